@@ -1,0 +1,3 @@
+from melodygen.cli import main
+
+raise SystemExit(main())

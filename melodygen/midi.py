@@ -1,0 +1,208 @@
+"""Songs to Standard MIDI File bytes and back.
+
+A quarter note is one beat = PPQ ticks; every allowed length is a whole number of ticks, so
+rendering is exact. Importing snaps to the nearest thirty-second note.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import mido
+
+from melodygen.errors import MelodygenError
+from melodygen.notation import DOT_FACTORS, DURATIONS, LETTER_SEMITONES, LETTERS, Note, Song
+
+PPQ = 480  # ticks per quarter note; divisible by 32 so a double-dotted 32nd is whole ticks
+DEFAULT_TEMPO = 120.0  # quarter notes per minute
+DEFAULT_TIME = (4, 4)
+DEFAULT_PROGRAM = 0  # General MIDI Acoustic Grand Piano
+VELOCITY = 100
+CHANNEL = 0
+DRUM_CHANNEL = 9  # General MIDI percussion: never a melody
+CHARSET = "utf-8"  # for text such as the title; files from elsewhere may be latin-1
+GRID = 8  # import snaps to 1/GRID of a beat: a thirty-second note
+
+# Lengths one token can have, longest first: (thirty-second notes, duration, dots)
+_TOKEN_LENGTHS = sorted(
+    (
+        (int(GRID * 4 / d * f), d, dots)
+        for d in DURATIONS
+        for dots, f in enumerate(DOT_FACTORS)
+        if (GRID * 4 / d * f).is_integer()
+    ),
+    reverse=True,
+)
+# Default spelling of the black keys (pitch class -> letter, alter): C# Eb F# Ab Bb
+_DEFAULT_BLACK = {1: ("c", 1), 3: ("e", -1), 6: ("f", 1), 8: ("a", -1), 10: ("b", -1)}
+
+
+def song_to_midi(
+    song: Song, tempo: float | None = None, program: int | None = None, ppq: int = PPQ
+) -> bytes:
+    """One melody track: tempo, time signature, program, then each note closed before the next."""
+    bpm = tempo or song.tempo or DEFAULT_TEMPO
+    numerator, denominator = song.time or DEFAULT_TIME
+    program = song.program if program is None else program
+    track = mido.MidiTrack()
+    if song.title:
+        track.append(mido.MetaMessage("track_name", name=song.title))
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))
+    track.append(mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator))
+    track.append(
+        mido.Message("program_change", program=program or DEFAULT_PROGRAM, channel=CHANNEL)
+    )
+    delta = 0  # ticks since the last event: rests accumulate here
+    for note in song.notes:
+        ticks = round(note.beats * ppq)
+        if note.is_rest:
+            delta += ticks
+            continue
+        track.append(
+            mido.Message(
+                "note_on", note=note.midi_pitch, velocity=VELOCITY, channel=CHANNEL, time=delta
+            )
+        )
+        track.append(
+            mido.Message("note_off", note=note.midi_pitch, velocity=0, channel=CHANNEL, time=ticks)
+        )
+        delta = 0
+    track.append(mido.MetaMessage("end_of_track", time=delta))
+    midi = mido.MidiFile(type=0, ticks_per_beat=ppq, charset=CHARSET)
+    midi.tracks.append(track)
+    out = io.BytesIO()
+    midi.save(file=out)
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class _Sounding:
+    start: int  # in grid units (thirty-seconds of a beat)
+    end: int
+    pitch: int
+
+
+def _read(data: bytes, source: str) -> mido.MidiFile:
+    if not data:
+        raise MelodygenError(f"{source}: empty file, not a MIDI file")
+    try:
+        try:
+            return mido.MidiFile(file=io.BytesIO(data), charset=CHARSET)
+        except UnicodeDecodeError:
+            return mido.MidiFile(file=io.BytesIO(data), charset="latin-1")
+    except Exception as e:  # mido raises OSError, EOFError, KeyError, ValueError... on bad bytes
+        raise MelodygenError(
+            f"{source}: not a readable MIDI file ({e or type(e).__name__})"
+        ) from None
+
+
+def _notes_and_meta(midi: mido.MidiFile, source: str) -> tuple[list[_Sounding], dict, int]:
+    """Every melodic note with its snapped start and end, the header, and the end of the song."""
+    if midi.type == 2:
+        raise MelodygenError(
+            f"{source}: type 2 MIDI files (independent patterns) are not supported"
+        )
+    if midi.ticks_per_beat <= 0:
+        raise MelodygenError(f"{source}: SMPTE time division is not supported")
+    unit = midi.ticks_per_beat / GRID  # ticks per thirty-second note
+
+    def snap(tick: int) -> int:
+        return int(tick / unit + 0.5)
+
+    notes: list[_Sounding] = []
+    header: dict = {}
+    song_end = 0
+    for number, track in enumerate(midi.tracks):
+        now = 0
+        open_notes: dict[tuple[int, int], list[int]] = {}  # (channel, pitch) -> start ticks
+        for msg in track:
+            now += msg.time
+            if msg.is_meta:
+                if msg.type == "set_tempo":
+                    header.setdefault("tempo", round(mido.tempo2bpm(msg.tempo), 2))
+                elif msg.type == "time_signature":
+                    header.setdefault("time", (msg.numerator, msg.denominator))
+                elif msg.type == "track_name" and number == 0 and msg.name.strip():
+                    header.setdefault("title", msg.name.strip())
+                continue
+            if getattr(msg, "channel", None) == DRUM_CHANNEL:
+                continue
+            if msg.type == "program_change":
+                header.setdefault("program", msg.program)
+            elif msg.type == "note_on" and msg.velocity > 0:
+                open_notes.setdefault((msg.channel, msg.note), []).append(now)
+            elif msg.type in ("note_on", "note_off") and open_notes.get((msg.channel, msg.note)):
+                start = open_notes[(msg.channel, msg.note)].pop(0)
+                begin = snap(start)
+                notes.append(_Sounding(begin, max(snap(now), begin + 1), msg.note))
+        for (_, pitch), starts in open_notes.items():  # never closed: end at the track's end
+            notes.extend(_Sounding(snap(s), max(snap(now), snap(s) + 1), pitch) for s in starts)
+        song_end = max(song_end, snap(now))
+    return notes, header, song_end
+
+
+def _top_line(notes: list[_Sounding]) -> list[_Sounding]:
+    """Keep the highest note at each onset, and drop notes that start under a higher sounding one.
+
+    A kept note is cut short where the next kept note starts, so the result never overlaps.
+    """
+    line: list[_Sounding] = []
+    for note in sorted(notes, key=lambda n: (n.start, -n.pitch)):
+        if line and line[-1].start == note.start:
+            continue  # a lower note of a chord
+        if line and line[-1].end > note.start:
+            if line[-1].pitch > note.pitch:
+                continue  # under a higher note that is still sounding
+            last = line[-1]
+            line[-1] = _Sounding(last.start, note.start, last.pitch)
+        line.append(note)
+    return line
+
+
+def _spelling(pitch_classes: set[int]) -> dict[int, tuple[str, int]]:
+    """Spell each black key as a sharp or a flat so the piece uses each letter once where it can.
+
+    F# in G major (F natural unused, G used), B- in F major (A used, B unused); otherwise the
+    usual C# E- F# A- B-.
+    """
+    spelling = {pc: (LETTERS[LETTER_SEMITONES.index(pc)], 0) for pc in LETTER_SEMITONES}
+    for pc, default in _DEFAULT_BLACK.items():
+        below, above = (pc - 1) in pitch_classes, (pc + 1) % 12 in pitch_classes
+        sharp = (LETTERS[LETTER_SEMITONES.index(pc - 1)], 1)
+        flat = (LETTERS[LETTER_SEMITONES.index((pc + 1) % 12)], -1)
+        spelling[pc] = flat if below and not above else sharp if above and not below else default
+    return spelling
+
+
+def _split(units: int) -> list[tuple[int, int]]:
+    """(duration, dots) of the fewest tokens adding up to ``units`` thirty-seconds."""
+    parts = []
+    for length, duration, dots in _TOKEN_LENGTHS:
+        while units >= length:
+            parts.append((duration, dots))
+            units -= length
+    return parts
+
+
+def midi_to_song(data: bytes, source: str = "<bytes>", name: str = "song") -> Song:
+    """Read a MIDI file's melody (the top line if it is polyphonic) back into notation."""
+    midi = _read(data, source)
+    sounding, header, song_end = _notes_and_meta(midi, source)
+    if not sounding:
+        raise MelodygenError(f"{source}: no notes to import")
+    line = _top_line(sounding)
+    spelling = _spelling({n.pitch % 12 for n in line})
+    notes: list[Note] = []
+    cursor = 0
+    for n in line:
+        notes += [Note(None, d, dots) for d, dots in _split(n.start - cursor)]
+        letter, alter = spelling[n.pitch % 12]
+        octave = (n.pitch - LETTER_SEMITONES[LETTERS.index(letter)] - alter) // 12 - 1
+        # A note longer than one token can hold sounds for the longest that fits, then rests.
+        (duration, dots), *rest = _split(n.end - n.start)
+        notes.append(Note(letter, duration, dots, octave, alter))
+        notes += [Note(None, d, k) for d, k in rest]
+        cursor = n.end
+    notes += [Note(None, d, dots) for d, dots in _split(song_end - cursor)]
+    return Song(notes=tuple(notes), name=name, source=source, **header)

@@ -1,0 +1,215 @@
+"""The notation contract (NOTATION.md), rule by rule, with music21's tinyNotation as an oracle."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import CHAPTER_SEQ, NABIYA, SONGS, write
+from hypothesis import given
+from hypothesis import strategies as st
+
+from melodygen.errors import MelodygenError
+from melodygen.notation import (
+    DURATIONS,
+    LETTERS,
+    Note,
+    TokenError,
+    format_song,
+    parse_song,
+    parse_token,
+    read_song,
+    read_songs,
+)
+
+# token -> (MIDI pitch or None for a rest, length in beats)
+TOKENS = {
+    "g8": (67, 0.5),  # the chapter's tokens keep the chapter's meaning
+    "e4": (64, 1.0),
+    "c4": (60, 1.0),
+    "b8": (71, 0.5),
+    "C4": (48, 1.0),  # uppercase: one octave lower
+    "CC2": (36, 2.0),  # doubled: one more
+    "B1": (59, 4.0),
+    "c'4": (72, 1.0),  # each mark one octave up
+    "e''8": (88, 0.5),
+    "f'#8": (78, 0.5),  # marks before the accidental
+    "c#4": (61, 1.0),
+    "c##4": (62, 1.0),
+    "b-8": (70, 0.5),
+    "B--4": (57, 1.0),
+    "g2": (67, 2.0),
+    "a1": (69, 4.0),
+    "d16": (62, 0.25),
+    "e32": (64, 0.125),
+    "c4.": (60, 1.5),
+    "c4..": (60, 1.75),
+    "G2.": (55, 3.0),
+    "r4": (None, 1.0),
+    "r8.": (None, 0.75),
+    "r1..": (None, 7.0),
+}
+
+
+@pytest.mark.parametrize(("token", "expected"), TOKENS.items())
+def test_token_pitch_and_length(token, expected):
+    note = parse_token(token)
+    assert (note.midi_pitch, note.beats) == expected
+    assert note.token == token
+
+
+@pytest.mark.parametrize("token", TOKENS)
+def test_music21_tinynotation_agrees(token):
+    music21 = pytest.importorskip("music21")
+    (element,) = music21.converter.parse(f"tinyNotation: {token}").flatten().notesAndRests
+    midi = None if element.isRest else element.pitch.midi
+    assert (midi, float(element.quarterLength)) == TOKENS[token]
+
+
+def test_chapter_codes_match_the_chapter():
+    # c d e f g a b = do re mi fa sol la ti, 4 = quarter, 8 = eighth, middle octave
+    for i, letter in enumerate(LETTERS):
+        assert parse_token(f"{letter}4").midi_pitch == [60, 62, 64, 65, 67, 69, 71][i]
+        assert parse_token(f"{letter}8").beats == 0.5
+
+
+@pytest.mark.parametrize(
+    ("token", "offset", "fragment"),
+    [
+        ("h4", 0, "unknown pitch letter 'h'"),
+        ("c3", 1, "duration 3 is not allowed"),
+        ("c5", 1, "duration 5 is not allowed"),
+        ("c64", 1, "duration 64 is not allowed"),
+        ("c", 1, "expected a duration"),
+        ("c#", 2, "expected a duration"),
+        ("C'4", 1, "lowercase letters only"),
+        ("c###4", 1, "bad accidental"),
+        ("c-#4", 1, "bad accidental"),
+        ("r#4", 1, "rest takes no accidental"),
+        ("c4...", 2, "at most two dots"),
+        ("c4x", 2, "unexpected 'x'"),
+        ("CD4", 1, "expected a duration"),
+        ("g''''''4", 0, "outside MIDI"),
+        ("R4", 0, "unknown pitch letter"),
+    ],
+)
+def test_bad_tokens_say_where_and_what(token, offset, fragment):
+    with pytest.raises(TokenError) as info:
+        parse_token(token)
+    assert fragment in str(info.value)
+    assert info.value.offset == offset
+
+
+def test_separators_bars_and_comments():
+    song = parse_song("g8,e8 e4|f8 | d8,,d4 # a comment e4\n  # whole-line comment\nc#4 #c4")
+    assert song.tokens == ["g8", "e8", "e4", "f8", "d8", "d4", "c#4"]
+
+
+def test_header_fields():
+    song = parse_song("title: Butterfly: a song\ntempo: 96.5\ntime: 6/8\nprogram: 73\ng8")
+    assert (song.title, song.tempo, song.time, song.program) == (
+        "Butterfly: a song",
+        96.5,
+        (6, 8),
+        73,
+    )
+    assert song.tokens == ["g8"]
+
+
+def test_header_may_follow_comments_and_blank_lines():
+    song = parse_song("# about\n\ntime: 2/4\n\ng8 e8")
+    assert song.time == (2, 4) and song.tokens == ["g8", "e8"]
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "fragment"),
+    [
+        ("g8 e8\nc4 d4\nc4 h4 d4", "x.txt:3:4:", "unknown pitch letter 'h'"),
+        ("g8\n  c3", "x.txt:2:4:", "duration 3"),
+        ("key: C\ng8", "x.txt:1:1:", "unknown header key 'key'"),
+        ("tempo: fast\ng8", "x.txt:1:7:", "tempo must be a number"),
+        ("tempo: 0\ng8", "x.txt:1:7:", "between 1 and 1000"),
+        ("time: 3/5\ng8", "x.txt:1:6:", "time signature"),
+        ("program: 128\ng8", "x.txt:1:9:", "0-127"),
+        ("title: a\ntitle: b\ng8", "x.txt:2:1:", "given twice"),
+        ("g8\ntempo: 90\ng8", "x.txt:2:1:", "before the first note"),
+        ("g8 e8 e4, f8x", "x.txt:1:13:", "unexpected 'x'"),
+    ],
+)
+def test_bad_song_names_file_line_and_column(text, where, fragment):
+    with pytest.raises(MelodygenError) as info:
+        parse_song(text, source="x.txt")
+    message = str(info.value)
+    assert message.startswith(where), message
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_nabiya_is_the_chapters_song():
+    song = read_song(NABIYA)
+    assert song.tokens == CHAPTER_SEQ
+    assert song.time == (2, 4)
+
+
+def test_songs_cover_the_notation():
+    songs = read_songs(SONGS)
+    assert len(songs) >= 6
+    notes = [n for s in songs for n in s.notes]
+    assert any(n.dots for n in notes), "dotted notes"
+    assert any(n.is_rest for n in notes), "rests"
+    assert any(n.duration == 2 for n in notes), "half notes"
+    assert any(n.alter > 0 for n in notes) and any(n.alter < 0 for n in notes), "sharps and flats"
+    pitches = [n.midi_pitch for n in notes if not n.is_rest]
+    assert max(pitches) - min(pitches) > 12, "more than one octave"
+    for song in songs:  # whole bars: every song fills its time signature exactly
+        numerator, denominator = song.time
+        assert sum(n.beats for n in song.notes) % (numerator * 4 / denominator) == 0, song.name
+
+
+def test_read_song_accepts_bom_and_rejects_non_utf8(tmp_path):
+    (tmp_path / "bom.txt").write_bytes("\ufefftitle: x\ng8 e8".encode())
+    assert read_song(tmp_path / "bom.txt").tokens == ["g8", "e8"]
+    (tmp_path / "latin.txt").write_bytes(b"title: caf\xe9\ng8")
+    with pytest.raises(MelodygenError, match=r"latin.txt:1:11: not UTF-8"):
+        read_song(tmp_path / "latin.txt")
+    (tmp_path / "bin.txt").write_bytes(b"\x00\x01\x02g8")
+    with pytest.raises(MelodygenError, match="binary"):
+        read_song(tmp_path / "bin.txt")
+
+
+def test_empty_song_and_empty_directory(tmp_path):
+    write(tmp_path / "empty.txt", "# only a comment\ntitle: nothing\n")
+    with pytest.raises(MelodygenError, match="no notes"):
+        read_song(tmp_path / "empty.txt")
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(MelodygenError, match="no songs"):
+        read_songs(tmp_path / "dir")
+
+
+notes = st.builds(
+    Note,
+    letter=st.sampled_from(LETTERS),
+    duration=st.sampled_from(DURATIONS),
+    dots=st.integers(0, 2),
+    octave=st.integers(0, 8),
+    alter=st.integers(-2, 2),
+)
+rests = st.builds(
+    Note, letter=st.none(), duration=st.sampled_from(DURATIONS), dots=st.integers(0, 2)
+)
+
+
+@given(st.one_of(notes, rests))
+def test_format_then_parse_is_the_identity(note):
+    assert parse_token(note.token) == note
+
+
+@given(
+    st.lists(st.one_of(notes, rests), min_size=1, max_size=40),
+    st.sampled_from([(2, 4), (3, 4), (6, 8), None]),
+)
+def test_format_song_then_parse_song_is_the_identity(notes_, time):
+    from melodygen.notation import Song
+
+    song = Song(tuple(notes_), title="t", tempo=90.0, time=time, program=5)
+    again = parse_song(format_song(song))
+    assert again.notes == song.notes
+    assert (again.title, again.tempo, again.time, again.program) == ("t", 90.0, time, 5)
