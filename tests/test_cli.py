@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pretty_midi
-from conftest import NABIYA, SONGS, write
 
+from conftest import NABIYA, SONGS, write
 from melodygen.notation import read_song
 
 

@@ -7,8 +7,8 @@ import io
 import mido
 import pretty_midi
 import pytest
-from conftest import CHAPTER_SEQ, NABIYA, SONGS
 
+from conftest import CHAPTER_SEQ, NABIYA, SONGS
 from melodygen.errors import MelodygenError
 from melodygen.midi import PPQ, midi_to_song, song_to_midi
 from melodygen.notation import parse_song, read_song, read_songs

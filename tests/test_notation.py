@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CHAPTER_SEQ, NABIYA, SONGS, write
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import CHAPTER_SEQ, NABIYA, SONGS, write
 from melodygen.errors import MelodygenError
 from melodygen.notation import (
     DURATIONS,

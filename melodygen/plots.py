@@ -1,0 +1,97 @@
+"""Pictures people would rather look at than read: loss curves and predictions against the song.
+
+Each function returns PNG bytes (the caller writes them atomically); matplotlib is imported here
+only, with the non-interactive Agg backend, so nothing else pays for it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+from melodygen.notation import parse_token
+
+WRONG = "#d62728"  # the chapter boxes wrong notes in red
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=100, metadata={"Software": None})
+    _pyplot().close(fig)
+    return out.getvalue()
+
+
+def loss_plot(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str) -> bytes:
+    """Loss (log scale) and training accuracy per epoch, one line per model."""
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for name, (loss, accuracy) in curves.items():
+        epochs = range(1, len(loss) + 1)
+        top.plot(epochs, loss, label=name, linewidth=1)
+        bottom.plot(epochs, accuracy, label=name, linewidth=1)
+    top.set_yscale("log")
+    top.set_ylabel("loss")
+    top.set_title(title)
+    top.legend(loc="upper right")
+    bottom.set_ylabel("accuracy")
+    bottom.set_ylim(-0.02, 1.02)
+    bottom.set_xlabel("epoch")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def prediction_plot(
+    truth: Sequence[str], rows: Mapping[str, Sequence[str]], window: int, title: str
+) -> bytes:
+    """A piano roll per prediction over the song in grey, each predicted note at the onset of
+    the note it stands for; wrong notes boxed in red, as the chapter marks them on the score."""
+    plt = _pyplot()
+    from matplotlib.patches import Rectangle
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    notes = [parse_token(t) for t in truth]
+    onsets = [sum(n.beats for n in notes[:i]) for i in range(len(notes))]
+    size = (max(8.0, sum(n.beats for n in notes) * 0.4), 2.6 * len(rows))
+    fig, axes = plt.subplots(len(rows), 1, figsize=size, squeeze=False)
+    pitches = [n.midi_pitch for n in notes if not n.is_rest]
+    for ax, (name, predicted) in zip(axes[:, 0], rows.items(), strict=True):
+        for onset, note in zip(onsets, notes, strict=True):
+            if not note.is_rest:
+                ax.add_patch(
+                    Rectangle((onset, note.midi_pitch - 0.4), note.beats, 0.8, color="0.85")
+                )
+        wrong = 0
+        for i, (onset, token) in enumerate(zip(onsets, predicted, strict=False)):
+            note = parse_token(token)
+            bad = i >= window and token != truth[i]
+            wrong += bad
+            if note.is_rest:
+                continue
+            pitches.append(note.midi_pitch)
+            color = "0.55" if i < window else WRONG if bad else "#1f77b4"
+            ax.add_patch(Rectangle((onset, note.midi_pitch - 0.3), note.beats, 0.6, color=color))
+            if bad:
+                box = (onset - 0.05, note.midi_pitch - 0.6)
+                ax.add_patch(Rectangle(box, note.beats + 0.1, 1.2, fill=False, edgecolor=WRONG))
+        ax.set_title(f"{name}: {wrong} of {len(truth) - window} wrong (red); the song in grey")
+        ax.set_ylabel("pitch")
+    names = FuncFormatter(lambda v, _: f"{PITCH_NAMES[int(v) % 12]}{int(v) // 12 - 1}")
+    for ax in axes[:, 0]:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_formatter(names)
+        ax.set_xlim(0, max(sum(n.beats for n in notes), 1))
+        ax.set_ylim(min(pitches, default=60) - 2, max(pitches, default=72) + 2)
+    axes[-1, 0].set_xlabel("beats")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _png(fig)
