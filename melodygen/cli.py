@@ -30,13 +30,14 @@ from rich.text import Text
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
 
-from melodygen import midi, notation, plots, store
+from melodygen import encoding, midi, notation, plots, store
 from melodygen.errors import MelodygenError
-from melodygen.files import atomic_directory, read_bytes, write_atomic
+from melodygen.files import atomic_directory, check_directory_target, read_bytes, write_atomic
 from melodygen.generation import continue_melody, predict_song, sampler
-from melodygen.models import DEFAULT_UNITS, DEFAULT_WINDOW, SPECS
+from melodygen.models import DEFAULT_UNITS, DEFAULT_WINDOW, SPECS, TrainConfig
 
 INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C (128 + SIGINT)
+LOG_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
 
 
 def _stderr() -> Console:
@@ -82,6 +83,10 @@ class _Group(TyperGroup):
             raise typer.Exit(INTERRUPTED) from None
         except (ClickException, typer.Exit, typer.Abort):
             raise
+        except OSError as e:  # the disk filled up, a file vanished: not the user's input
+            where = f"{e.filename}: " if e.filename else ""
+            _error(f"{where}{e.strerror or e}")
+            raise typer.Exit(1) from None
         except Exception as e:
             if os.environ.get("MELODYGEN_DEBUG"):
                 raise
@@ -164,13 +169,15 @@ def _train(songs: list[notation.Song], config, label: str):
     with Progress(*columns, console=console) as progress:
         task = progress.add_task(label, total=config.epochs, loss=float("nan"), accuracy=0.0)
 
+        logged = [-LOG_EVERY]  # seconds of training when a plain line was last logged
+
         def on_epochs(history) -> None:
-            progress.update(
-                task,
-                completed=history.epochs_run,
-                loss=history.loss[-1],
-                accuracy=history.accuracy[-1],
-            )
+            loss, accuracy = history.loss[-1], history.accuracy[-1]
+            progress.update(task, completed=history.epochs_run, loss=loss, accuracy=accuracy)
+            if not console.is_terminal and history.seconds - logged[0] >= LOG_EVERY:
+                logged[0] = history.seconds  # a log file gets a line now and then, not a bar
+                console.print(f"{label}: epoch {history.epochs_run}/{config.epochs} "
+                              f"loss {loss:.4f} accuracy {accuracy:.0%}")  # fmt: skip
 
         trained = training.train(songs, config, on_epochs)
         progress.update(task, total=trained.history.epochs_run)
@@ -216,15 +223,16 @@ def train(
     ] = False,
 ) -> None:
     """Train one of the chapter's models on songs and save it as the latest model."""
-    from melodygen.training import TrainConfig
-
     parsed = _read_all(songs)
+    encoding.require_windows(parsed, window)
     config = TrainConfig(model.value, window, units, epochs, seed, until_perfect)
     out = out or store.default_dir(parsed, model.value)
+    check_directory_target(out)
+    check_directory_target(store.OUTPUTS)  # where the latest model is recorded
     trained = _train(parsed, config, model.value)
     report = store.save_model(out, trained, parsed, trained.history.seconds)
     store.record_latest(out)
-    console = Console()
+    console = Console(soft_wrap=True)
     console.print(_results_table([report]))
     if trained.history.perfect_at is not None:
         console.print(f"perfect after {trained.history.perfect_at} epochs")
@@ -268,10 +276,7 @@ def evaluate(
     predictions, files = [], {}
     for s in songs:
         indices = [loaded.vocab.index(t) for t in s.tokens]
-        if len(indices) <= loaded.window:
-            raise MelodygenError(
-                f"{s.source}: {len(indices)} notes; evaluating needs at least {loaded.window + 1}"
-            )
+        encoding.require_windows([s], loaded.window, "evaluate")
         p = predict_song(loaded.forward, loaded.table, indices, loaded.window)
         predictions.append(p)
         rows = {
@@ -305,10 +310,10 @@ def compare(
     ] = None,
 ) -> None:
     """Train the chapter's four models on one song and compare them, as the chapter does."""
-    from melodygen.training import TrainConfig
-
     songs = notation.read_songs(song)
+    encoding.require_windows(songs, window)
     out = out or store.OUTPUTS / f"compare-{songs[0].name}"
+    check_directory_target(out)
     reports, curves = [], {}
     with atomic_directory(out) as tmp:
         for name in SPECS:
@@ -319,7 +324,7 @@ def compare(
         (tmp / "compare.png").write_bytes(plots.loss_plot(curves, title))
         summary = [{k: v for k, v in r.items() if not k.endswith("_history")} for r in reports]
         (tmp / "compare.json").write_text(json.dumps(summary, indent=2) + "\n")
-    console = Console()
+    console = Console(soft_wrap=True)
     console.print(_results_table(reports))
     console.print(f"wrote {out}/: a model directory per model, compare.png, compare.json")
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from melodygen.errors import MelodygenError
-from melodygen.notation import LETTERS, MIDDLE_C_OCTAVE, Note, parse_token
+from melodygen.notation import LETTERS, MIDDLE_C_OCTAVE, Note, Song, parse_token
 
 CHAPTER_TOKENS = tuple(f"{letter}{d}" for d in (4, 8) for letter in LETTERS)  # code2idx order
 MAX_SCALE_VALUE = 6.0  # the chapter's max_scale_value: b is 6 steps above c
@@ -95,6 +95,16 @@ def describe(inputs: str, vocab_size: int) -> str:
         "(pitch, duration): pitch = diatonic steps above middle C / 6, a sharp +1/12, a flat "
         f"-1/12, a rest {REST_STEPS} / 6; duration = log2(1 / beats)"
     )
+
+
+def require_windows(songs: Sequence[Song], window: int, doing: str = "train on") -> None:
+    """Every song needs one window and the note after it."""
+    for song in songs:
+        if len(song.notes) <= window:
+            raise MelodygenError(
+                f"{song.source}: {len(song.notes)} notes is too short to {doing}: "
+                f"a window of {window} needs at least {window + 1}"
+            )
 
 
 def windows(indices: Sequence[int], window: int) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -10,6 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from melodygen.errors import MelodygenError
+
+# Errors that mean "this path cannot be written" (bad input, exit 2), not "the disk failed" (1).
+_PATH_ERRORS = {
+    errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EISDIR,
+    errno.ENAMETOOLONG, errno.ELOOP,
+}  # fmt: skip
 
 
 def read_bytes(path: str | os.PathLike[str], what: str = "file") -> bytes:
@@ -24,14 +31,24 @@ def read_bytes(path: str | os.PathLike[str], what: str = "file") -> bytes:
         raise MelodygenError(f"{path}: cannot read: {e.strerror or e}") from None
 
 
-def _check_parent(path: Path) -> None:
-    parent = path.parent
-    if not parent.is_dir():
-        raise MelodygenError(f"{path}: cannot write: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise MelodygenError(f"{path}: cannot write: directory {parent} is not writable")
-    if path.is_dir():
-        raise MelodygenError(f"{path}: cannot write: it is a directory")
+def _cannot_write(path: Path, e: OSError) -> MelodygenError:
+    return MelodygenError(
+        f"{path}: cannot write: {e.strerror or e}", 2 if e.errno in _PATH_ERRORS else 1
+    )
+
+
+def _existing_directory(path: Path, target: Path) -> None:
+    if not path.is_dir():
+        what = "does not exist" if not path.exists() else "is not a directory"
+        raise MelodygenError(f"{target}: cannot write: {path} {what}")
+
+
+def _writable_directory(path: Path, target: Path) -> None:
+    _existing_directory(path, target)
+    try:  # os.access says yes to root everywhere; only trying tells the truth (/proc, /sys)
+        os.rmdir(tempfile.mkdtemp(prefix=".melodygen-check.", dir=path))
+    except OSError as e:
+        raise _cannot_write(target, e) from None
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
@@ -41,11 +58,14 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
     and an interrupted write leaves the old file untouched.
     """
     path = Path(path)
-    _check_parent(path)
+    _existing_directory(path.parent, path)
+    if path.is_dir():
+        raise MelodygenError(f"{path}: cannot write: it is a directory")
     if isinstance(data, str):
         data = data.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -53,12 +73,23 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException as e:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         if isinstance(e, OSError):
-            raise MelodygenError(f"{path}: cannot write: {e.strerror or e}", 1) from None
+            raise _cannot_write(path, e) from None
         raise
     return path
+
+
+def check_directory_target(path: Path) -> None:
+    """Fail now, not after an hour of training, if ``path`` could not become a directory."""
+    if path.exists() and not path.is_dir():
+        raise MelodygenError(f"{path}: exists and is not a directory")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    _writable_directory(ancestor, path)
 
 
 @contextlib.contextmanager
@@ -69,22 +100,18 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     and whatever was at ``path`` before is still there.
     """
     path = Path(path)
-    parent = path.parent
+    check_directory_target(path)
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        os.chmod(tmp, 0o755)
     except OSError as e:
-        raise MelodygenError(f"{path}: cannot create: {e.strerror or e}") from None
-    if path.exists() and not path.is_dir():
-        raise MelodygenError(f"{path}: exists and is not a directory")
-    if not os.access(parent, os.W_OK):
-        raise MelodygenError(f"{path}: cannot write: directory {parent} is not writable")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
-    os.chmod(tmp, 0o755)
+        raise _cannot_write(path, e) from None
     old = None
     try:
         yield tmp
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, old / path.name)
         os.replace(tmp, path)
     except BaseException:

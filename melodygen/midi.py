@@ -6,13 +6,22 @@ rendering is exact. Importing snaps to the nearest thirty-second note.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass
 
 import mido
 
 from melodygen.errors import MelodygenError
-from melodygen.notation import DOT_FACTORS, DURATIONS, LETTER_SEMITONES, LETTERS, Note, Song
+from melodygen.notation import (
+    DOT_FACTORS,
+    DURATIONS,
+    LETTER_SEMITONES,
+    LETTERS,
+    Note,
+    Song,
+    header_value,
+)
 
 PPQ = 480  # ticks per quarter note; divisible by 32 so a double-dotted 32nd is whole ticks
 DEFAULT_TEMPO = 120.0  # quarter notes per minute
@@ -22,6 +31,7 @@ VELOCITY = 100
 CHANNEL = 0
 DRUM_CHANNEL = 9  # General MIDI percussion: never a melody
 CHARSET = "utf-8"  # for text such as the title; files from elsewhere may be latin-1
+MAX_BEATS = 100_000  # longer is no melody but a broken or hostile file: refuse, don't allocate
 GRID = 8  # import snaps to 1/GRID of a beat: a thirty-second note
 
 # Lengths one token can have, longest first: (thirty-second notes, duration, dots)
@@ -97,6 +107,13 @@ def _read(data: bytes, source: str) -> mido.MidiFile:
         ) from None
 
 
+def _keep(header: dict, key: str, value: str) -> None:
+    """The first value the notation allows for ``key``; others (tempo 0, time 3/5) are dropped."""
+    if key not in header and value:
+        with contextlib.suppress(ValueError):
+            header[key] = header_value(key, value)
+
+
 def _notes_and_meta(midi: mido.MidiFile, source: str) -> tuple[list[_Sounding], dict, int]:
     """Every melodic note with its snapped start and end, the header, and the end of the song."""
     if midi.type == 2:
@@ -119,12 +136,12 @@ def _notes_and_meta(midi: mido.MidiFile, source: str) -> tuple[list[_Sounding], 
         for msg in track:
             now += msg.time
             if msg.is_meta:
-                if msg.type == "set_tempo":
-                    header.setdefault("tempo", round(mido.tempo2bpm(msg.tempo), 2))
+                if msg.type == "set_tempo" and msg.tempo > 0:
+                    _keep(header, "tempo", f"{mido.tempo2bpm(msg.tempo):.2f}")
                 elif msg.type == "time_signature":
-                    header.setdefault("time", (msg.numerator, msg.denominator))
-                elif msg.type == "track_name" and number == 0 and msg.name.strip():
-                    header.setdefault("title", msg.name.strip())
+                    _keep(header, "time", f"{msg.numerator}/{msg.denominator}")
+                elif msg.type == "track_name" and number == 0:
+                    _keep(header, "title", " ".join(msg.name.split())[:200])
                 continue
             if getattr(msg, "channel", None) == DRUM_CHANNEL:
                 continue
@@ -191,6 +208,8 @@ def midi_to_song(data: bytes, source: str = "<bytes>", name: str = "song") -> So
     sounding, header, song_end = _notes_and_meta(midi, source)
     if not sounding:
         raise MelodygenError(f"{source}: no notes to import")
+    if song_end > MAX_BEATS * GRID:
+        raise MelodygenError(f"{source}: lasts over {MAX_BEATS} beats: too long to import")
     line = _top_line(sounding)
     spelling = _spelling({n.pitch % 12 for n in line})
     notes: list[Note] = []

@@ -39,6 +39,20 @@ DEFAULT_WINDOW = 4  # the chapter's window_size
 UNROLL_UP_TO = 16  # unroll the LSTM over short windows: same arithmetic, fewer graph ops
 
 
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "stateful"  # one of SPECS
+    window: int = DEFAULT_WINDOW  # notes in, the next one out (the chapter's 4)
+    units: int = DEFAULT_UNITS  # Dense / LSTM width (the chapter's 128)
+    epochs: int = 2000  # the chapter's 2000; --until-perfect may stop sooner
+    seed: int = 5  # the chapter's np.random.seed(5): initial weights and shuffling
+    until_perfect: bool = False  # stop once every window (hence the full song) is right
+
+    @property
+    def spec(self) -> ModelSpec:
+        return SPECS[self.model]
+
+
 def build(spec: ModelSpec, vocab_size: int, window: int, units: int):
     """The chapter's Keras model for ``spec``, uncompiled; initial weights follow Keras's seed."""
     import keras

@@ -21,6 +21,7 @@ DOT_FACTORS = (1.0, 1.5, 1.75)  # length factor for 0, 1 and 2 dots
 ACCIDENTALS = {"##": 2, "#": 1, "--": -2, "-": -1}  # spelling -> semitones
 ALTER_SPELLING = {v: k for k, v in ACCIDENTALS.items()} | {0: ""}
 HEADER_KEYS = ("title", "tempo", "time", "program")
+DIGITS = "0123456789"  # str.isdigit also takes superscripts, which int() rejects
 MIDDLE_C_OCTAVE = 4  # c (no marks) is C4 = MIDI 60
 
 _SEPARATORS = re.compile(r"[\s,|]+")
@@ -145,7 +146,7 @@ def parse_token(text: str) -> Note:
         alter = ACCIDENTALS[spelling]
         i = j
     j = i
-    while j < len(text) and text[j].isdigit():
+    while j < len(text) and text[j] in DIGITS:
         j += 1
     if j == i:
         found = f"found {text[i]!r}" if i < len(text) else f"none after {text!r}"
@@ -168,9 +169,11 @@ def parse_token(text: str) -> Note:
         raise TokenError(str(e)) from None
 
 
-def _header_value(key: str, value: str) -> object:
+def header_value(key: str, value: str) -> object:
     """Check one header value; raise ValueError with what was expected."""
     if key == "title":
+        if any(c in value for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+            raise ValueError("a title is one line")
         return value
     if key == "tempo":
         try:
@@ -185,12 +188,12 @@ def _header_value(key: str, value: str) -> object:
             )
         return bpm
     if key == "time":
-        m = re.fullmatch(r"(\d+)\s*/\s*(\d+)", value)
+        m = re.fullmatch(r"([0-9]+)\s*/\s*([0-9]+)", value)
         if not m or not 1 <= int(m[1]) <= 64 or int(m[2]) not in (1, 2, 4, 8, 16, 32, 64):
             raise ValueError(f"time must be a time signature such as 2/4 or 6/8, not {value!r}")
         return int(m[1]), int(m[2])
     if key == "program":
-        if not value.isdigit() or not 0 <= int(value) <= 127:
+        if not re.fullmatch("[0-9]{1,3}", value) or not 0 <= int(value) <= 127:
             raise ValueError(f"program must be a General MIDI program number 0-127, not {value!r}")
         return int(value)
     raise ValueError(f"unknown header key {key!r} (expected one of: {', '.join(HEADER_KEYS)})")
@@ -202,7 +205,8 @@ def parse_song(text: str, source: str = "<string>", name: str | None = None) -> 
         text = text[1:]
     notes: list[Note] = []
     header: dict[str, object] = {}
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # Lines end at \n only (as editors count them), not at the other breaks splitlines knows.
+    for lineno, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
         m = _HEADER.match(line)
         if m and not notes and not line.lstrip().startswith("#"):
             key, value = m[1], m[2].strip()
@@ -210,7 +214,7 @@ def parse_song(text: str, source: str = "<string>", name: str | None = None) -> 
             if key in header:
                 raise MelodygenError(f"{source}:{lineno}:{column}: header {key!r} given twice")
             try:
-                header[key] = _header_value(key, value)
+                header[key] = header_value(key, value)
             except ValueError as e:
                 col = column if key not in HEADER_KEYS else line.index(":") + 2
                 raise MelodygenError(f"{source}:{lineno}:{col}: {e}") from None
@@ -252,7 +256,8 @@ def read_song(path: str | os.PathLike[str]) -> Song:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        column = len(data[line_start : e.start].decode("utf-8")) + 1  # characters, not bytes
         raise MelodygenError(
             f"{path}:{line}:{column}: not UTF-8 text (byte 0x{data[e.start]:02x})"
         ) from None

@@ -8,6 +8,7 @@ seed, so retraining with the same seed gives the same bytes (``report.json``'s t
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -24,7 +25,14 @@ from melodygen.errors import MelodygenError
 from melodygen.files import atomic_directory, read_bytes, write_atomic
 from melodygen.generation import Prediction, predict_song
 from melodygen.models import SPECS, Forward, ModelSpec
-from melodygen.notation import Note, Song, format_song, parse_token
+from melodygen.notation import (
+    Note,
+    Song,
+    TokenError,
+    format_song,
+    header_value,
+    parse_token,
+)
 
 MODEL_FILE = "model.keras"
 WEIGHTS_FILE = "weights.npz"
@@ -86,21 +94,25 @@ def _renumber_shared_objects(config: object, ids: dict[int, int]) -> object:
     return config
 
 
-def _normalize_keras_file(path: Path) -> None:
+def _normalized_keras(data: bytes) -> bytes:
     """Drop what makes equal models differ in bytes: the save date, memory addresses used as
     shared-object ids, and zip entry times. Keras loads the result as before."""
-    with zipfile.ZipFile(path) as zf:
-        entries = [(info.filename, zf.read(info.filename)) for info in zf.infolist()]
     fixed = []
-    for name, data in entries:
-        if name == "metadata.json":
-            meta = json.loads(data)
-            meta.pop("date_saved", None)
-            data = json.dumps(meta).encode()
-        elif name == "config.json":
-            data = json.dumps(_renumber_shared_objects(json.loads(data), {})).encode()
-        fixed.append((name, data))
-    path.write_bytes(_deterministic_zip(fixed))
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            entry = zf.read(info.filename)
+            if info.filename == "metadata.json":
+                meta = json.loads(entry)
+                meta.pop("date_saved", None)
+                entry = json.dumps(meta).encode()
+            elif info.filename == "config.json":
+                entry = json.dumps(_renumber_shared_objects(json.loads(entry), {})).encode()
+            fixed.append((info.filename, entry))
+    return _deterministic_zip(fixed)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def predictions_song(
@@ -188,12 +200,10 @@ def save_model(path: Path, trained, songs: Sequence[Song], seconds: float) -> di
         "songs": [song_meta(s) for s in songs],
         "seed": config.seed,
         "epochs": config.epochs,
-        "weights": WEIGHTS_FILE,
         "versions": versions(),
     }
     files = {
         WEIGHTS_FILE: weights_to_npz(weights),
-        META_FILE: json.dumps(meta, indent=2, ensure_ascii=False).encode() + b"\n",
         REPORT_FILE: json.dumps(report, indent=2).encode() + b"\n",
         LOSS_PLOT: plots.loss_plot(
             {config.model: (trained.history.loss, trained.history.accuracy)},
@@ -203,7 +213,10 @@ def save_model(path: Path, trained, songs: Sequence[Song], seconds: float) -> di
     }
     with atomic_directory(path) as tmp:
         trained.model.save(tmp / MODEL_FILE)
-        _normalize_keras_file(tmp / MODEL_FILE)
+        files[MODEL_FILE] = _normalized_keras((tmp / MODEL_FILE).read_bytes())
+        # What loading checks: a truncated or edited model file is refused, not half-read.
+        meta["files"] = {name: _sha256(files[name]) for name in (MODEL_FILE, WEIGHTS_FILE)}
+        files[META_FILE] = json.dumps(meta, indent=2, ensure_ascii=False).encode() + b"\n"
         for name, data in files.items():
             (tmp / name).write_bytes(data)
     return report
@@ -247,8 +260,96 @@ class LoadedModel:
         return encoding.input_table(self.vocab, self.spec.inputs)
 
 
+def _bad(path: Path, what: str) -> MelodygenError:
+    return MelodygenError(f"{path}: not a usable melodygen model: {what}")
+
+
+def _check_meta(meta: object, path: Path) -> dict:
+    """The shape melodygen.json must have; anything else is refused with what is wrong."""
+    if not isinstance(meta, dict):
+        raise _bad(path, "expected a JSON object")
+    if meta.get("format") != FORMAT:
+        raise _bad(path, f"format is {meta.get('format')!r}, expected {FORMAT!r}")
+    expected = {"model": str, "window": int, "units": int, "inputs": str, "vocabulary": list,
+                "songs": list, "files": dict}  # fmt: skip
+    for key, kind in expected.items():
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            raise _bad(path, f"{key!r} must be a {kind.__name__}, not {meta.get(key)!r:.60}")
+    if meta["model"] not in SPECS:
+        raise _bad(path, f"unknown model {meta['model']!r} (expected one of {', '.join(SPECS)})")
+    if meta["inputs"] != SPECS[meta["model"]].inputs:
+        raise _bad(path, f"inputs {meta['inputs']!r} do not fit a {meta['model']} model")
+    if not 1 <= meta["window"] <= 256 or not 1 <= meta["units"] <= 4096:
+        raise _bad(path, "window or units out of range")
+    vocab = meta["vocabulary"]
+    if not vocab or len(set(map(str, vocab))) != len(vocab):
+        raise _bad(path, "the vocabulary must be non-empty, without repeats")
+    for token in vocab:
+        try:
+            if not isinstance(token, str) or parse_token(token).token != token:
+                raise TokenError("not a canonical token")
+        except TokenError:
+            raise _bad(path, f"vocabulary entry {token!r} is not a token") from None
+    for song in meta["songs"]:
+        if not isinstance(song, dict) or not isinstance(song.get("tokens"), list):
+            raise _bad(path, "each song needs its tokens")
+        if not set(map(str, song["tokens"])) <= set(vocab):
+            raise _bad(path, f"song {song.get('name')!r} uses tokens outside the vocabulary")
+    return meta
+
+
+def _read_checked(path: Path, name: str, digests: dict) -> bytes:
+    file = path / name
+    if not file.is_file():
+        raise _bad(path, f"{name} is missing")
+    data = read_bytes(file)
+    if digests.get(name) != _sha256(data):
+        raise _bad(
+            path, f"{name} does not match the checksum in {META_FILE} (truncated or changed)"
+        )
+    return data
+
+
+def _check_weights(weights: list[np.ndarray], spec: ModelSpec, meta: dict, path: Path) -> None:
+    u, v, w, f = meta["units"], len(meta["vocabulary"]), meta["window"], spec.features
+    if spec.recurrent:
+        shapes = [(f, 4 * u), (u, 4 * u), (4 * u,), (u, v), (v,)]
+    else:
+        shapes = [(w, u), (u,), (u, u), (u,), (u, v), (v,)]
+    found = [tuple(a.shape) for a in weights]
+    if found != shapes:
+        raise _bad(path, f"weight shapes {found} do not fit a {spec.name} model of {u} units, "
+                   f"window {w} and {v} tokens (expected {shapes})")  # fmt: skip
+    if not all(a.dtype.kind == "f" and np.isfinite(a).all() for a in weights):
+        raise _bad(path, "weights must be finite floating-point numbers")
+
+
+def _song_from_meta(s: dict, path: Path) -> Song:
+    """A training song back from melodygen.json, its header checked as a song file's would be."""
+    header = {}
+    for key in ("title", "tempo", "time", "program"):
+        value = s.get(key)
+        if value is None:
+            continue
+        text = "/".join(map(str, value)) if key == "time" and isinstance(value, list) else value
+        if key != "title" and isinstance(text, float) and text.is_integer():
+            text = int(text)
+        try:
+            if not isinstance(text, (str, int, float)) or isinstance(text, bool):
+                raise ValueError(f"{key} has the wrong type")
+            header[key] = header_value(key, str(text))
+        except ValueError as e:
+            raise _bad(path, f"song {s.get('name')!r}: {e}") from None
+    name = s.get("name")
+    return Song(tuple(parse_token(t) for t in s["tokens"]), name=str(name), **header)
+
+
 def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
-    """Load a model directory (default: the latest trained) for numpy inference."""
+    """Load a model directory (default: the latest trained) for numpy inference.
+
+    Nothing in the directory is executed: JSON and numpy arrays only (no pickle), both checked
+    against the metadata's schema and checksums before use.
+    """
     path = Path(path) if path is not None else latest()
     if not path.is_dir():
         raise MelodygenError(f"{path}: no such model directory (train one with 'melodygen train')")
@@ -256,22 +357,18 @@ def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
     if not meta_path.is_file():
         raise MelodygenError(f"{path}: not a model directory ({META_FILE} is missing)")
     try:
-        meta = json.loads(read_bytes(meta_path))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise MelodygenError(f"{meta_path}: not valid JSON ({e})") from None
+        meta = _check_meta(json.loads(read_bytes(meta_path)), path)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise _bad(path, f"{META_FILE} is not valid JSON ({e})") from None
     spec = SPECS[meta["model"]]
+    _read_checked(path, MODEL_FILE, meta["files"])
+    data = _read_checked(path, WEIGHTS_FILE, meta["files"])
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            weights = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile, EOFError) as e:
+        raise _bad(path, f"{WEIGHTS_FILE} is not a numpy weights file ({e})") from None
+    _check_weights(weights, spec, meta, path)
+    songs = [_song_from_meta(s, path) for s in meta["songs"]]
     vocab = encoding.Vocabulary(tuple(meta["vocabulary"]))
-    with np.load(io.BytesIO(read_bytes(path / meta["weights"])), allow_pickle=False) as npz:
-        weights = [npz[f"arr_{i}"] for i in range(len(npz.files))]
-    songs = [
-        Song(
-            tuple(parse_token(t) for t in s["tokens"]),
-            name=s["name"],
-            title=s["title"],
-            tempo=s["tempo"],
-            time=tuple(s["time"]) if s["time"] else None,
-            program=s["program"],
-        )
-        for s in meta["songs"]
-    ]
     return LoadedModel(path, spec, meta["window"], vocab, Forward(spec, weights), songs, meta)

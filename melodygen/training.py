@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from melodygen import encoding, models
-from melodygen.errors import MelodygenError
+from melodygen.models import TrainConfig
 from melodygen.notation import Song
 
 
@@ -53,20 +53,6 @@ with contextlib.suppress(RuntimeError):  # too late once TensorFlow has run an o
 
 SECONDS_PER_CALL = 0.3  # epochs per compiled call adapt so progress updates this often
 MAX_EPOCHS_PER_CALL = 500
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    model: str = "stateful"  # one of models.SPECS
-    window: int = models.DEFAULT_WINDOW  # notes in, the next one out (the chapter's 4)
-    units: int = models.DEFAULT_UNITS  # Dense / LSTM width (the chapter's 128)
-    epochs: int = 2000  # the chapter's 2000; --until-perfect may stop sooner
-    seed: int = 5  # the chapter's np.random.seed(5): initial weights and shuffling
-    until_perfect: bool = False  # stop once every window (hence the full song) is right
-
-    @property
-    def spec(self) -> models.ModelSpec:
-        return models.SPECS[self.model]
 
 
 @dataclass(frozen=True)
@@ -198,10 +184,10 @@ class Trainer:
         accuracies = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
         perfect = tf.constant(False)
         for e in tf.range(tf.shape(orders)[0]):
-            self._reset()
             total_loss, total_right = tf.constant(0.0), tf.constant(0.0)
             order = orders[e]
-            if self.spec.stateful:  # batch 1, in song order, state carried between windows
+            if self.spec.stateful:  # batch 1, in song order, state carried between windows;
+                # keep[0] is 0, so the state is reset at each epoch, as after the chapter's fit
                 for i in tf.range(n):
                     loss, right = self._step(self.x[i][None], self.y[i][None], self.keep[i])
                     total_loss += loss
@@ -279,12 +265,7 @@ def train(
 ) -> Trained:
     """Fit ``config.model`` on the songs; returns the model and its history."""
     spec = config.spec
-    for song in songs:
-        if len(song.notes) <= config.window:
-            raise MelodygenError(
-                f"{song.source}: {len(song.notes)} notes is too short to train on: "
-                f"a window of {config.window} needs at least {config.window + 1}"
-            )
+    encoding.require_windows(songs, config.window)
     tokens = [song.tokens for song in songs]
     vocab = encoding.Vocabulary.from_songs(tokens)
     table = encoding.input_table(vocab, spec.inputs)

@@ -1,0 +1,279 @@
+"""Bad input of every kind ends in one clear line and status 2; nothing is lost or half-written."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import mido
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import NABIYA, SONGS, write
+from melodygen.errors import MelodygenError
+from melodygen.midi import midi_to_song, song_to_midi
+from melodygen.notation import parse_song, read_song
+
+
+def one_line_error(result, status=2) -> str:
+    assert result.exit_code == status, result.output
+    message = result.stderr.strip()
+    assert message.startswith("error: ") and "\n" not in message, message
+    assert "Traceback" not in result.output
+    return message
+
+
+SONG_CASES = {
+    "empty": (b"", "no notes"),
+    "only comments": (b"# nothing\n  # here\n", "no notes"),
+    "only a header": (b"title: x\ntime: 2/4\n", "no notes"),
+    "unknown token": (b"g8 e8\n\nc4 h4\n", "bad.txt:3:4: bad token 'h4': unknown pitch letter"),
+    "duration 3": (b"g8 c3", "bad.txt:1:5: bad token 'c3': duration 3 is not allowed"),
+    "duration 5": (b"g8\nc5", "bad.txt:2:2: bad token 'c5': duration 5 is not allowed"),
+    "bad header key": (b"key: C\ng8", "bad.txt:1:1: unknown header key 'key'"),
+    "bad header value": (b"time: 3/5\ng8", "bad.txt:1:6: time must be a time signature"),
+    "not UTF-8": ("g8 e8 # café".encode("latin-1"), "bad.txt:1:12: not UTF-8"),
+    "not UTF-8 after UTF-8": ("# ü\ng8 # é".encode() + b"\xff", "bad.txt:2:7: not UTF-8"),
+    "binary": (bytes(range(256)), "bad.txt: is a binary file"),
+    "too short": (b"g8 e8 e4 f8", "bad.txt: 4 notes is too short to train on"),
+}
+
+
+@pytest.mark.parametrize("case", SONG_CASES, ids=list(SONG_CASES))
+def test_bad_song_files(cli, tmp_path, case):
+    data, fragment = SONG_CASES[case]
+    (tmp_path / "bad.txt").write_bytes(data)
+    assert fragment in one_line_error(cli("train", "bad.txt", "--epochs", "1"))
+    assert not (tmp_path / "outputs").exists(), "nothing written"
+
+
+def test_directory_without_songs(cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert "empty: no songs" in one_line_error(cli("train", "empty"))
+
+
+def test_one_bad_song_in_a_directory_is_named_and_nothing_is_written(cli, tmp_path):
+    (tmp_path / "songs").mkdir()
+    write(tmp_path / "songs" / "a_good.txt", NABIYA.read_text(encoding="utf-8"))
+    write(tmp_path / "songs" / "b_bad.txt", "g8 e8 e4 f8\nd8 x4 d4\n")
+    message = one_line_error(cli("train", "songs", "--epochs", "1"))
+    assert "b_bad.txt:2:4: bad token 'x4'" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["songs"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["train", NABIYA, "--epochs", "0"], "--epochs"),
+        (["compose", "--seed", "g8,e8,e4,f8", "--length", "-1"], "--length"),
+        (["compose", "--seed", "g8,e8,e4,f8", "--temperature", "-1"], "--temperature"),
+        (["compose", "--seed", "g8,e8,e4,f8", "--top-k", "-2"], "--top-k"),
+        (["train", NABIYA, "--model", "transformer"], "--model"),
+        (["render", NABIYA], "--out"),
+    ],
+)
+def test_bad_options(cli, args, fragment):
+    assert fragment in one_line_error(cli(*args))
+
+
+def test_unwritable_outputs(cli, tmp_path):
+    write(tmp_path / "afile", "not a directory")
+    assert "missing does not exist" in one_line_error(cli("render", NABIYA, "-o", "missing/x.mid"))
+    assert "afile is not a directory" in one_line_error(cli("render", NABIYA, "-o", "afile/x.mid"))
+    assert "afile: exists and is not a directory" in one_line_error(
+        cli("train", NABIYA, "--out", "afile")
+    )
+    assert "cannot write" in one_line_error(cli("train", NABIYA, "--out", "/proc/model"))
+    assert "/proc/x.mid: cannot write" in one_line_error(cli("render", NABIYA, "-o", "/proc/x.mid"))
+
+
+MIDI_CASES = {
+    "empty": (b"", "x.mid: empty file"),
+    "corrupt": (
+        b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\x10\x00\x90",
+        "not a readable MIDI file",
+    ),
+    "text": (b"g8 e8 e4 f8", "not a readable MIDI file"),
+    "no notes": (song_to_midi(parse_song("r4 r2")), "x.mid: no notes to import"),
+}
+
+
+@pytest.mark.parametrize("case", MIDI_CASES, ids=list(MIDI_CASES))
+def test_bad_midi_files(cli, tmp_path, case):
+    data, fragment = MIDI_CASES[case]
+    (tmp_path / "x.mid").write_bytes(data)
+    assert fragment in one_line_error(cli("import", "x.mid", "-o", "x.txt"))
+    assert not (tmp_path / "x.txt").exists()
+
+
+@pytest.fixture
+def model_dir(cli, tmp_path):
+    result = cli("train", NABIYA, "--epochs", "2", "--units", "8", "--out", "m")
+    assert result.exit_code == 0, result.output
+    return tmp_path / "m"
+
+
+def edit_meta(model_dir, change):
+    meta = json.loads((model_dir / "melodygen.json").read_text())
+    change(meta)
+    (model_dir / "melodygen.json").write_text(json.dumps(meta))
+
+
+def compose(cli, model_dir):
+    return cli("compose", "--seed", "g8,e8,e4,f8", "--model", model_dir)
+
+
+def test_model_that_is_not_a_model_directory(cli, tmp_path):
+    (tmp_path / "plain").mkdir()
+    assert "plain: not a model directory" in one_line_error(compose(cli, tmp_path / "plain"))
+    assert "no such model directory" in one_line_error(compose(cli, NABIYA))
+
+
+@pytest.mark.parametrize("name", ["model.keras", "weights.npz"])
+def test_missing_or_truncated_model_files(cli, model_dir, name):
+    data = (model_dir / name).read_bytes()
+    (model_dir / name).write_bytes(data[: len(data) // 2])
+    assert f"{name} does not match the checksum" in one_line_error(compose(cli, model_dir))
+    (model_dir / name).unlink()
+    assert f"{name} is missing" in one_line_error(compose(cli, model_dir))
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda m: m.update(window="4"), "'window' must be a int"),
+        (lambda m: m.update(model="gpt"), "unknown model 'gpt'"),
+        (lambda m: m.update(format="other/9"), "format is 'other/9'"),
+        (lambda m: m["vocabulary"].append("f#8"), "do not fit a stateful model"),
+        (lambda m: m["vocabulary"].__setitem__(0, "h4"), "'h4' is not a token"),
+        (lambda m: m.update(units=16), "weight shapes"),
+        (lambda m: m["songs"][0].update(tempo="fast"), "tempo must be a number"),
+        (lambda m: m["songs"][0].update(title=["x"]), "title has the wrong type"),
+        (lambda m: m.update(files={}), "does not match the checksum"),
+        (lambda m: m.clear(), "format is None"),
+    ],
+)
+def test_tampered_metadata(cli, model_dir, change, fragment):
+    edit_meta(model_dir, change)
+    assert fragment in one_line_error(compose(cli, model_dir))
+
+
+def test_metadata_that_is_not_json(cli, model_dir):
+    (model_dir / "melodygen.json").write_bytes(b'{"format": ')
+    assert "melodygen.json is not valid JSON" in one_line_error(compose(cli, model_dir))
+
+
+def test_weights_are_never_unpickled(cli, model_dir):
+    """A hostile npz holding a pickled object, its checksum updated to match, is refused."""
+    import hashlib
+
+    buf = io.BytesIO()
+    np.savez(buf, arr_0=np.array([{"evil": 1}], dtype=object))
+    (model_dir / "weights.npz").write_bytes(buf.getvalue())
+    digest = hashlib.sha256(buf.getvalue()).hexdigest()
+    edit_meta(model_dir, lambda m: m["files"].update({"weights.npz": digest}))
+    assert "weights.npz is not a numpy weights file" in one_line_error(compose(cli, model_dir))
+
+
+def test_nan_weights_are_refused(cli, model_dir):
+    import hashlib
+
+    from melodygen.store import weights_to_npz
+
+    with np.load(model_dir / "weights.npz") as npz:
+        weights = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+    weights[0][0, 0] = np.nan
+    data = weights_to_npz(weights)
+    (model_dir / "weights.npz").write_bytes(data)
+    edit_meta(
+        model_dir, lambda m: m["files"].update({"weights.npz": hashlib.sha256(data).hexdigest()})
+    )
+    assert "weights must be finite" in one_line_error(compose(cli, model_dir))
+
+
+def test_ctrl_c_during_training_keeps_the_previous_model(tmp_path):
+    """SIGINT midway through `train`: one line, status 130, the old model intact, no temp files."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    base = [sys.executable, "-m", "melodygen", "train", str(NABIYA), "--units", "8", "--out", "m"]
+    subprocess.run([*base, "--epochs", "2"], cwd=tmp_path, check=True, capture_output=True, env=env)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()}
+    proc = subprocess.Popen([*base, "--epochs", "100000"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    first = proc.stderr.readline()  # the first progress line: training is under way
+    assert first.startswith("stateful: epoch"), first
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    stderr = first + stderr
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "error: interrupted; nothing was written"
+    assert "Traceback" not in stderr
+    assert {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "outputs"]
+
+
+# Fuzzing: whatever text or bytes come in, the outcome is a result or a MelodygenError.
+
+fuzz = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+token_text = st.text(alphabet="abcdefgABCDEFGr#-'.0123456789 ,|:\n\t#xyz²٣\u2028\r", max_size=80)
+
+
+@fuzz
+@given(st.one_of(st.text(max_size=200), token_text))
+def test_fuzz_parser(text):
+    try:
+        song = parse_song(text, source="fuzz.txt")
+    except MelodygenError as e:
+        assert str(e).startswith("fuzz.txt:") and "\n" not in str(e)
+    else:
+        assert parse_song("\n".join(n.token for n in song.notes)).notes == song.notes
+
+
+def valid_midi() -> bytes:
+    return song_to_midi(read_song(SONGS / "minuet_in_g.txt"))
+
+
+@fuzz
+@given(st.one_of(
+    st.binary(max_size=300),
+    st.builds(lambda b: b"MThd\x00\x00\x00\x06" + b, st.binary(max_size=300)),
+    st.lists(st.tuples(st.integers(0, len(valid_midi()) - 1), st.integers(0, 255)), max_size=8)
+    .map(lambda edits: bytes(_mutate(valid_midi(), edits))),
+))  # fmt: skip
+def test_fuzz_midi_importer(data):
+    try:
+        song = midi_to_song(data, source="fuzz.mid")
+    except MelodygenError as e:
+        assert str(e).startswith("fuzz.mid:")
+    else:
+        assert song.notes
+        again = midi_to_song(song_to_midi(song))
+        assert again.tokens == song.tokens
+
+
+def _mutate(data: bytes, edits) -> bytearray:
+    out = bytearray(data)
+    for index, value in edits:
+        out[index] = value
+    return out
+
+
+def test_a_long_silence_is_refused_not_allocated():
+    track = mido.MidiTrack([
+        mido.Message("note_on", note=60, velocity=90),
+        mido.Message("note_off", note=60, time=1),
+        mido.MetaMessage("end_of_track", time=2**27),
+    ])  # fmt: skip
+    midi = mido.MidiFile(ticks_per_beat=1)
+    midi.tracks.append(track)
+    out = io.BytesIO()
+    midi.save(file=out)
+    with pytest.raises(MelodygenError, match="too long to import"):
+        midi_to_song(out.getvalue(), source="long.mid")
