@@ -162,7 +162,9 @@ def _train(songs: list[notation.Song], config, label: str):
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("epochs  loss {task.fields[loss]:.4f}  accuracy {task.fields[accuracy]:.0%}"),
+        TextColumn(
+            "epochs  loss {task.fields[loss]:.4f}  training accuracy {task.fields[accuracy]:.0%}"
+        ),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )

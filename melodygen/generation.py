@@ -63,9 +63,8 @@ def continue_melody(
         raise MelodygenError(f"the seed has {len(seed)} notes; the model needs at least {window}")
     model.reset()
     melody = list(seed)
-    if getattr(model, "spec", None) is None or model.spec.stateful:
-        for start in range(len(seed) - window):
-            model.step(table[melody[start : start + window]])
+    for start in range(len(seed) - window):  # a stateless model just forgets these
+        model.step(table[melody[start : start + window]])
     for _ in range(length):
         melody.append(pick(model.step(table[melody[-window:]])))
     model.reset()

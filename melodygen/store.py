@@ -253,7 +253,6 @@ class LoadedModel:
     vocab: encoding.Vocabulary
     forward: Forward
     songs: list[Song]
-    meta: dict
 
     @property
     def table(self) -> np.ndarray:
@@ -371,4 +370,4 @@ def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
     _check_weights(weights, spec, meta, path)
     songs = [_song_from_meta(s, path) for s in meta["songs"]]
     vocab = encoding.Vocabulary(tuple(meta["vocabulary"]))
-    return LoadedModel(path, spec, meta["window"], vocab, Forward(spec, weights), songs, meta)
+    return LoadedModel(path, spec, meta["window"], vocab, Forward(spec, weights), songs)
