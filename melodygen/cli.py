@@ -315,7 +315,6 @@ def compare(
     songs = notation.read_songs(song)
     encoding.require_windows(songs, window)
     out = out or store.OUTPUTS / f"compare-{songs[0].name}"
-    check_directory_target(out)
     reports, curves = [], {}
     with atomic_directory(out) as tmp:
         for name in SPECS:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -50,6 +51,10 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.tokens)
 
+    @cached_property
+    def _indices(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.tokens)}
+
     def index(self, token: str) -> int:
         try:
             return self._indices[token]
@@ -58,14 +63,6 @@ class Vocabulary:
                 f"token {token!r} is not in the model's vocabulary "
                 f"(allowed: {' '.join(self.tokens)})"
             ) from None
-
-    @property
-    def _indices(self) -> dict[str, int]:
-        cache = self.__dict__.get("_cache")
-        if cache is None:
-            cache = {t: i for i, t in enumerate(self.tokens)}
-            object.__setattr__(self, "_cache", cache)
-        return cache
 
 
 def note_to_features(note: Note) -> tuple[float, float]:

@@ -117,7 +117,7 @@ class Trainer:
     def __init__(
         self, model: keras.Model, spec: models.ModelSpec, data: Dataset, seed: int
     ) -> None:
-        self.model, self.spec, self.data, self.seed = model, spec, data, seed
+        self.model, self.spec, self.seed = model, spec, seed
         self.optimizer = keras.optimizers.Adam()  # the chapter's optimizer="adam" defaults
         self.optimizer.build(model.trainable_variables)
         self.loss_fn = keras.losses.CategoricalCrossentropy()
