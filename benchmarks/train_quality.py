@@ -10,36 +10,37 @@ import argparse
 import time
 from pathlib import Path
 
-from melodygen import chapter, encoding, generation, models, training
+from melodygen import chapter, encoding, evaluation, training
+from melodygen.models import CHAPTER_KINDS, Model
 from melodygen.notation import read_song
 
 NABIYA = Path(__file__).resolve().parent.parent / "songs" / "nabiya.txt"
 
 
 def fit(config: training.TrainConfig, song, chapter_loop: bool):
-    """Train one model; returns (weights, vocabulary, epochs run, seconds)."""
+    """Train one model; returns (numpy model, epochs run, seconds)."""
     if not chapter_loop:
         trained = training.train([song], config)
-        return trained.weights, trained.vocab, trained.history.epochs_run, trained.history.seconds
-    spec = config.spec
+        return trained.model, trained.history.epochs_run, trained.history.seconds
+    kind = config.kind
     vocab = encoding.Vocabulary.from_songs([song.tokens])
-    table = encoding.input_table(vocab, spec.inputs)
-    data = training.make_dataset([[vocab.index(t) for t in song.tokens]], table, 4, spec)
-    training.keras.utils.set_random_seed(config.seed)  # the same initial weights as train()
-    model = models.build(spec, len(vocab), config.window, config.units)
+    table = encoding.input_table(vocab, kind.inputs)
+    data = training.make_dataset([[vocab.index(t) for t in song.tokens]], table, 4)
+    _, keras = training.setup_tensorflow()
+    keras.utils.set_random_seed(config.seed)  # the same initial weights as train()
+    model = kind.build(config.size, len(vocab))
     start = time.perf_counter()
     chapter.compile_model(model)
-    chapter.fit(model, spec, data, config.epochs)
-    return model.get_weights(), vocab, config.epochs, time.perf_counter() - start
+    chapter.fit(model, kind, data, config.epochs)
+    seconds = time.perf_counter() - start
+    return Model(kind, config.size, vocab, tuple(model.get_weights())), config.epochs, seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    parser.add_argument(
-        "--models", nargs="+", default=list(models.SPECS), choices=list(models.SPECS)
-    )
+    parser.add_argument("--models", nargs="+", default=CHAPTER_KINDS, choices=CHAPTER_KINDS)
     parser.add_argument("--until-perfect", action="store_true")
     parser.add_argument(
         "--chapter-loop",
@@ -56,12 +57,9 @@ def main() -> None:
             config = training.TrainConfig(
                 name, epochs=args.epochs, seed=seed, until_perfect=args.until_perfect
             )
-            weights, vocab, epochs_run, seconds = fit(config, song, args.chapter_loop)
-            spec = config.spec
-            table = encoding.input_table(vocab, spec.inputs)
-            indices = [vocab.index(t) for t in song.tokens]
-            p = generation.predict_song(models.Forward(spec, weights), table, indices, 4)
-            one, full, n = p.correct("one_step"), p.correct("full_song"), p.predictions
+            model, epochs_run, seconds = fit(config, song, args.chapter_loop)
+            m = evaluation.evaluate(model, [song]).overall
+            one, full, n = m.one_step_correct, m.full_song_correct, m.predictions
             summary.setdefault(name, []).append((one == n, full == n))
             whole = "the whole song" if full == n else f"{full} of {n}"
             row = [

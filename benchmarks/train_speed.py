@@ -15,26 +15,24 @@ import argparse
 import time
 from pathlib import Path
 
-from melodygen import chapter, encoding, generation, models, training
-from melodygen.notation import read_song
+from melodygen import chapter, encoding, evaluation, training
+from melodygen.models import CHAPTER_KINDS, KINDS, Model, Size
+from melodygen.notation import parse_song, read_song
 
 NABIYA = Path(__file__).resolve().parent.parent / "songs" / "nabiya.txt"
 
 
-def accuracy(model, spec, vocab, tokens, window) -> float:
-    table = encoding.input_table(vocab, spec.inputs)
-    forward = models.Forward(spec, model.get_weights())
-    prediction = generation.predict_song(forward, table, [vocab.index(t) for t in tokens], window)
-    return prediction.correct("one_step") / prediction.predictions
+def accuracy(keras_model, kind, vocab, tokens) -> float:
+    weights = tuple(keras_model.get_weights())
+    model = Model(kind, Size(window=4), vocab, weights)
+    return evaluation.evaluate(model, [parse_song(" ".join(tokens))]).overall.accuracy
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument(
-        "--models", nargs="+", default=list(models.SPECS), choices=list(models.SPECS)
-    )
+    parser.add_argument("--models", nargs="+", default=CHAPTER_KINDS, choices=CHAPTER_KINDS)
     args = parser.parse_args()
     tokens = read_song(NABIYA).tokens
     print(f"nabiya, {args.epochs} epochs, seed {args.seed}, 128 units")
@@ -42,27 +40,28 @@ def main() -> None:
         "| model | chapter, s | melodygen, s | speed-up | chapter accuracy | melodygen accuracy |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
+    _, keras = training.setup_tensorflow()
     for name in args.models:
-        spec = models.SPECS[name]
+        kind = KINDS[name]
         vocab = encoding.Vocabulary.from_songs([tokens])
-        table = encoding.input_table(vocab, spec.inputs)
-        data = training.make_dataset([[vocab.index(t) for t in tokens]], table, 4, spec)
-        training.keras.utils.set_random_seed(args.seed)
-        theirs = models.build(spec, len(vocab), 4, models.DEFAULT_UNITS)
-        ours = models.build(spec, len(vocab), 4, models.DEFAULT_UNITS)
+        table = encoding.input_table(vocab, kind.inputs)
+        data = training.make_dataset([[vocab.index(t) for t in tokens]], table, 4)
+        keras.utils.set_random_seed(args.seed)
+        theirs = kind.build(Size(window=4), len(vocab))
+        ours = kind.build(Size(window=4), len(vocab))
         ours.set_weights(theirs.get_weights())
 
         start = time.perf_counter()
         chapter.compile_model(theirs)
-        chapter.fit(theirs, spec, data, args.epochs)
+        chapter.fit(theirs, kind, data, args.epochs)
         chapter_seconds = time.perf_counter() - start
 
         start = time.perf_counter()
-        training.Trainer(ours, spec, data, args.seed).fit(args.epochs)
+        training.Trainer(ours, kind, data, args.seed).fit(args.epochs)
         our_seconds = time.perf_counter() - start
 
-        their_accuracy = accuracy(theirs, spec, vocab, tokens, 4)
-        our_accuracy = accuracy(ours, spec, vocab, tokens, 4)
+        their_accuracy = accuracy(theirs, kind, vocab, tokens)
+        our_accuracy = accuracy(ours, kind, vocab, tokens)
         row = [
             f"{chapter_seconds:.1f}",
             f"{our_seconds:.1f}",

@@ -7,16 +7,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from melodygen.models import ModelSpec
-from melodygen.training import Dataset, epoch_order, keras, reset_states
+from melodygen.models import Kind
+from melodygen.training import Dataset, epoch_order, reset_states, setup_tensorflow
 
 
 def compile_model(model) -> None:
     """The chapter's compile; Keras's fit then uses its default XLA compilation."""
+    setup_tensorflow()
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
 
 
-def fit(model, spec: ModelSpec, data: Dataset, epochs: int, seed: int | None = None) -> list[float]:
+def fit(model, kind: Kind, data: Dataset, epochs: int, seed: int | None = None) -> list[float]:
     """Train as the chapter does; returns the loss of each epoch.
 
     Stateful models: ``epochs`` times fit(epochs=1, batch_size=1, shuffle=False), then
@@ -27,14 +28,14 @@ def fit(model, spec: ModelSpec, data: Dataset, epochs: int, seed: int | None = N
     if data.song_starts.sum() != 1:
         raise ValueError("the chapter's loop trains on one song")
     x, y = data.x, data.y_one_hot
-    if not spec.stateful and seed is None:
-        history = model.fit(x, y, epochs=epochs, batch_size=spec.batch_size, verbose=0)
+    if not kind.stateful and seed is None:
+        history = model.fit(x, y, epochs=epochs, batch_size=kind.batch_size, verbose=0)
         return history.history["loss"]
     losses = []
     for epoch in range(epochs):
-        order = epoch_order(seed or 0, epoch, len(y), spec)
+        order = epoch_order(seed or 0, epoch, len(y), kind)
         history = model.fit(
-            x[order], y[order], epochs=1, batch_size=spec.batch_size, verbose=0, shuffle=False
+            x[order], y[order], epochs=1, batch_size=kind.batch_size, verbose=0, shuffle=False
         )
         losses += history.history["loss"]
         reset_states(model)
@@ -49,12 +50,11 @@ def continue_melody(
     melody = list(seed)
     for _ in range(length):
         sample = table[melody[-window:]][None]  # (1, window, features)
-        if len(model.inputs[0].shape) == 2:
-            sample = sample.reshape(1, -1)  # the MLP's (1, window)
         melody.append(int(np.argmax(model.predict(sample, verbose=0))))
     reset_states(model)
     return melody
 
 
 def load_model(path):
+    _, keras = setup_tensorflow()
     return keras.models.load_model(path)

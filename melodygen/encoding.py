@@ -23,7 +23,7 @@ from functools import cached_property
 
 import numpy as np
 
-from melodygen.errors import MelodygenError
+from melodygen.errors import BadInput
 from melodygen.notation import LETTERS, MIDDLE_C_OCTAVE, Note, Song, parse_token
 
 CHAPTER_TOKENS = tuple(f"{letter}{d}" for d in (4, 8) for letter in LETTERS)  # code2idx order
@@ -52,16 +52,21 @@ class Vocabulary:
         return len(self.tokens)
 
     @cached_property
+    def notes(self) -> tuple[Note, ...]:
+        return tuple(parse_token(t) for t in self.tokens)
+
+    @cached_property
     def _indices(self) -> dict[str, int]:
         return {t: i for i, t in enumerate(self.tokens)}
 
-    def index(self, token: str) -> int:
+    def index(self, token: str, parameter: str | None = None) -> int:
         try:
             return self._indices[token]
         except KeyError:
-            raise MelodygenError(
+            raise BadInput(
                 f"token {token!r} is not in the model's vocabulary "
-                f"(allowed: {' '.join(self.tokens)})"
+                f"(allowed: {' '.join(self.tokens)})",
+                parameter,
             ) from None
 
 
@@ -98,7 +103,7 @@ def require_windows(songs: Sequence[Song], window: int, doing: str = "train on")
     """Every song needs one window and the note after it."""
     for song in songs:
         if len(song.notes) <= window:
-            raise MelodygenError(
+            raise BadInput(
                 f"{song.source}: {len(song.notes)} notes is too short to {doing}: "
                 f"a window of {window} needs at least {window + 1}"
             )

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from melodygen.errors import MelodygenError
+from melodygen.errors import BadInput, MelodygenError, SystemFailure
+
+_FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # zip entry times, so equal contents give equal bytes
 
 # Errors that mean "this path cannot be written" (bad input, exit 2), not "the disk failed" (1).
 _PATH_ERRORS = {
@@ -24,23 +28,22 @@ def read_bytes(path: str | os.PathLike[str], what: str = "file") -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise MelodygenError(f"{path}: no such {what}") from None
+        raise BadInput(f"{path}: no such {what}") from None
     except IsADirectoryError:
-        raise MelodygenError(f"{path}: is a directory, expected a {what}") from None
+        raise BadInput(f"{path}: is a directory, expected a {what}") from None
     except OSError as e:
-        raise MelodygenError(f"{path}: cannot read: {e.strerror or e}") from None
+        raise BadInput(f"{path}: cannot read: {e.strerror or e}") from None
 
 
 def _cannot_write(path: Path, e: OSError) -> MelodygenError:
-    return MelodygenError(
-        f"{path}: cannot write: {e.strerror or e}", 2 if e.errno in _PATH_ERRORS else 1
-    )
+    kind = BadInput if e.errno in _PATH_ERRORS else SystemFailure
+    return kind(f"{path}: cannot write: {e.strerror or e}")
 
 
 def _existing_directory(path: Path, target: Path) -> None:
     if not path.is_dir():
         what = "does not exist" if not path.exists() else "is not a directory"
-        raise MelodygenError(f"{target}: cannot write: {path} {what}")
+        raise BadInput(f"{target}: cannot write: {path} {what}")
 
 
 def _writable_directory(path: Path, target: Path) -> None:
@@ -49,6 +52,17 @@ def _writable_directory(path: Path, target: Path) -> None:
         os.rmdir(tempfile.mkdtemp(prefix=".melodygen-check.", dir=path))
     except OSError as e:
         raise _cannot_write(target, e) from None
+
+
+def check_file_target(path: str | os.PathLike[str], overwrite: bool = True) -> None:
+    """Fail now, before any work, if ``path`` could not be written (or exists and must not be
+    overwritten)."""
+    path = Path(path)
+    if path.is_dir():
+        raise BadInput(f"{path}: cannot write: it is a directory")
+    if not overwrite and path.exists():
+        raise BadInput(f"{path}: already exists (not overwritten)", parameter="force")
+    _writable_directory(path.parent, path)
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
@@ -60,7 +74,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
     path = Path(path)
     _existing_directory(path.parent, path)
     if path.is_dir():
-        raise MelodygenError(f"{path}: cannot write: it is a directory")
+        raise BadInput(f"{path}: cannot write: it is a directory")
     if isinstance(data, str):
         data = data.encode("utf-8")
     tmp = None
@@ -85,7 +99,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
 def check_directory_target(path: Path) -> None:
     """Fail now, not after an hour of training, if ``path`` could not become a directory."""
     if path.exists() and not path.is_dir():
-        raise MelodygenError(f"{path}: exists and is not a directory")
+        raise BadInput(f"{path}: exists and is not a directory")
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
@@ -122,3 +136,12 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def deterministic_zip(entries: Sequence[tuple[str, bytes]]) -> bytes:
+    """A zip archive whose bytes depend on its entries only (fixed times, given order)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries:
+            zf.writestr(zipfile.ZipInfo(name, date_time=_FIXED_DATE), data)
+    return out.getvalue()

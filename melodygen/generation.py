@@ -1,104 +1,87 @@
-"""Predicting and composing with any of the four models, the chapter's way, on numpy alone.
+"""Composing with any model kind on numpy alone: sampling, and continuing a seed into a Song.
 
-A model here is anything with ``reset()`` and ``step(window_inputs) -> probabilities``
-(models.Forward); ``table`` maps vocabulary indices to model inputs (encoding.input_table).
+Everything here runs through models.Predictor, so it is written once for every kind.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from melodygen.errors import MelodygenError
+from melodygen.errors import BadInput
+from melodygen.models import Model
+from melodygen.notation import Note, Song, parse_token
 
-Pick = Callable[[np.ndarray], int]  # next-note probabilities -> chosen vocabulary index
+Pick = Callable[[np.ndarray], int]  # next-token log-probabilities -> chosen vocabulary index
 
 
-def greedy(probabilities: np.ndarray) -> int:
+def greedy(log_probs: np.ndarray) -> int:
     """The chapter's np.argmax."""
-    return int(np.argmax(probabilities))
+    return int(np.argmax(log_probs))
 
 
 def sampler(temperature: float, top_k: int = 0, seed: int | None = None) -> Pick:
-    """Sample from the probabilities sharpened (temperature < 1) or flattened (> 1), keeping
+    """Sample from the distribution sharpened (temperature < 1) or flattened (> 1), keeping
     only the ``top_k`` likeliest when top_k > 0. Temperature 0 is greedy."""
     if temperature < 0:
-        raise MelodygenError(f"--temperature must be 0 or more, not {temperature:g}")
+        raise BadInput(f"must be 0 or more, not {temperature:g}", parameter="temperature")
     if top_k < 0:
-        raise MelodygenError(f"--top-k must be 0 or more, not {top_k}")
+        raise BadInput(f"must be 0 or more, not {top_k}", parameter="top_k")
     if temperature == 0:
         return greedy
     rng = np.random.default_rng(seed)
 
-    def pick(probabilities: np.ndarray) -> int:
-        logits = np.log(np.maximum(probabilities.astype(np.float64), 1e-30)) / temperature
+    def pick(log_probs: np.ndarray) -> int:
+        logits = np.asarray(log_probs, np.float64) / temperature
         if 0 < top_k < len(logits):
-            logits[np.argsort(logits)[:-top_k]] = -np.inf
+            logits[np.argsort(logits, kind="stable")[:-top_k]] = -np.inf
         p = np.exp(logits - logits.max())
         return int(rng.choice(len(p), p=p / p.sum()))
 
     return pick
 
 
-def one_step(model, table: np.ndarray, indices: Sequence[int], window: int) -> list[int]:
-    """The true window in, the next note out, for each window of one song (state reset first,
-    then carried from window to window, as the chapter's predict(x_train, batch_size=1))."""
-    model.reset()
-    out = [greedy(model.step(table[indices[i : i + window]])) for i in range(len(indices) - window)]
-    model.reset()
-    return out
-
-
 def continue_melody(
-    model, table: np.ndarray, seed: Sequence[int], length: int, window: int, pick: Pick = greedy
+    model: Model, seed: Sequence[int], length: int, pick: Pick = greedy
 ) -> list[int]:
     """The chapter's full-song loop: each prediction is appended and fed back.
 
-    A seed longer than the window first runs a stateful model through the seed's earlier
-    windows, as if it had predicted them. Returns the seed followed by ``length`` notes.
+    The model reads the whole seed first (a stateful model carries its state through it, as if
+    it had predicted it). Returns the seed followed by ``length`` tokens.
     """
-    if len(seed) < window:
-        raise MelodygenError(f"the seed has {len(seed)} notes; the model needs at least {window}")
-    model.reset()
+    if len(seed) < model.window:
+        raise BadInput(
+            f"has {len(seed)} notes; this model needs at least {model.window}", parameter="seed"
+        )
+    predictor = model.predictor()
+    log_probs = predictor.reset(1)
+    for index in seed:
+        log_probs = predictor.feed(np.array([index]))
     melody = list(seed)
-    for start in range(len(seed) - window):  # a stateless model just forgets these
-        model.step(table[melody[start : start + window]])
     for _ in range(length):
-        melody.append(pick(model.step(table[melody[-window:]])))
-    model.reset()
+        melody.append(pick(log_probs[0]))
+        log_probs = predictor.feed(np.array([melody[-1]]))
     return melody
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """One song's one-step and full-song predictions, as vocabulary indices.
-
-    Both start with the song's first window, copied, so they align note for note with it.
-    """
-
-    truth: list[int]
-    one_step: list[int]
-    full_song: list[int]
-    window: int
-
-    @property
-    def predictions(self) -> int:
-        return len(self.truth) - self.window
-
-    def correct(self, mode: str) -> int:
-        predicted = getattr(self, mode)
-        return sum(
-            p == t for p, t in zip(predicted[self.window :], self.truth[self.window :], strict=True)
-        )
-
-
-def predict_song(model, table: np.ndarray, indices: Sequence[int], window: int) -> Prediction:
-    first = list(indices[:window])
-    return Prediction(
-        truth=list(indices),
-        one_step=first + one_step(model, table, indices, window),
-        full_song=continue_melody(model, table, first, len(indices) - window, window),
-        window=window,
+def compose(
+    model: Model,
+    seed: Sequence[Note],
+    length: int,
+    pick: Pick = greedy,
+    like: Song | None = None,
+    name: str = "composed",
+) -> Song:
+    """Continue ``seed`` by ``length`` tokens; the Song takes its tempo, meter and program from
+    ``like`` (a training song)."""
+    indices = [model.vocab.index(note.token, parameter="seed") for note in seed]
+    melody = continue_melody(model, indices, length, pick)
+    return Song(
+        tuple(parse_token(model.vocab.tokens[i]) for i in melody),
+        name=name,
+        title=f"composed by melodygen ({model.kind.name})",
+        tempo=like.tempo if like else None,
+        time=like.time if like else None,
+        program=like.program if like else None,
     )

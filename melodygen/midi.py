@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import mido
 
-from melodygen.errors import MelodygenError
+from melodygen.errors import BadInput
 from melodygen.notation import (
     DOT_FACTORS,
     DURATIONS,
@@ -95,16 +95,14 @@ class _Sounding:
 
 def _read(data: bytes, source: str) -> mido.MidiFile:
     if not data:
-        raise MelodygenError(f"{source}: empty file, not a MIDI file")
+        raise BadInput(f"{source}: empty file, not a MIDI file")
     try:
         try:
             return mido.MidiFile(file=io.BytesIO(data), charset=CHARSET)
         except UnicodeDecodeError:
             return mido.MidiFile(file=io.BytesIO(data), charset="latin-1")
     except Exception as e:  # mido raises OSError, EOFError, KeyError, ValueError... on bad bytes
-        raise MelodygenError(
-            f"{source}: not a readable MIDI file ({e or type(e).__name__})"
-        ) from None
+        raise BadInput(f"{source}: not a readable MIDI file ({e or type(e).__name__})") from None
 
 
 def _keep(header: dict, key: str, value: str) -> None:
@@ -117,11 +115,9 @@ def _keep(header: dict, key: str, value: str) -> None:
 def _notes_and_meta(midi: mido.MidiFile, source: str) -> tuple[list[_Sounding], dict, int]:
     """Every melodic note with its snapped start and end, the header, and the end of the song."""
     if midi.type == 2:
-        raise MelodygenError(
-            f"{source}: type 2 MIDI files (independent patterns) are not supported"
-        )
+        raise BadInput(f"{source}: type 2 MIDI files (independent patterns) are not supported")
     if midi.ticks_per_beat <= 0:
-        raise MelodygenError(f"{source}: SMPTE time division is not supported")
+        raise BadInput(f"{source}: SMPTE time division is not supported")
     unit = midi.ticks_per_beat / GRID  # ticks per thirty-second note
 
     def snap(tick: int) -> int:
@@ -207,9 +203,9 @@ def midi_to_song(data: bytes, source: str = "<bytes>", name: str = "song") -> So
     midi = _read(data, source)
     sounding, header, song_end = _notes_and_meta(midi, source)
     if not sounding:
-        raise MelodygenError(f"{source}: no notes to import")
+        raise BadInput(f"{source}: no notes to import")
     if song_end > MAX_BEATS * GRID:
-        raise MelodygenError(f"{source}: lasts over {MAX_BEATS} beats: too long to import")
+        raise BadInput(f"{source}: lasts over {MAX_BEATS} beats: too long to import")
     line = _top_line(sounding)
     spelling = _spelling({n.pitch % 12 for n in line})
     notes: list[Note] = []

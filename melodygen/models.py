@@ -1,6 +1,12 @@
-"""The chapter's four models: one spec each, one Keras builder, one numpy forward pass.
+"""Every model kind in one place: its sizes, weight shapes, Keras build and numpy forward pass.
 
-Keras is imported inside ``build`` only, so composing (numpy forward) never loads TensorFlow.
+Adding a kind is one ``Kind`` here (and a training loop in training.py only if it needs a new
+loop shape). Keras is imported inside ``build`` only, so composing and evaluating, which run the
+numpy forward pass, never load TensorFlow.
+
+Every kind predicts through one interface, ``Predictor``: ``reset(batch)`` gives the
+log-probabilities of each song's first token, ``feed(tokens)`` those of the token after.
+Generation and evaluation are written once against it.
 """
 
 from __future__ import annotations
@@ -9,124 +15,222 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from melodygen.encoding import Vocabulary, input_table
 
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    batch_size: int  # the chapter's batch size
-    recurrent: bool  # LSTM over the window's notes, or an MLP over them as flat features
-    stateful: bool  # state carried from one window to the next within a song
-    inputs: str  # "index" (one value per note) or "features" (pitch, duration)
-
-    @property
-    def features(self) -> int:
-        return 2 if self.inputs == "features" else 1
-
-
-SPECS = {
-    s.name: s
-    for s in (
-        ModelSpec("mlp", batch_size=10, recurrent=False, stateful=False, inputs="index"),
-        ModelSpec("lstm", batch_size=14, recurrent=True, stateful=False, inputs="index"),
-        ModelSpec("stateful", batch_size=1, recurrent=True, stateful=True, inputs="index"),
-        ModelSpec(
-            "stateful-features", batch_size=1, recurrent=True, stateful=True, inputs="features"
-        ),
-    )
-}
 DEFAULT_UNITS = 128  # the chapter's Dense and LSTM sizes
 DEFAULT_WINDOW = 4  # the chapter's window_size
 UNROLL_UP_TO = 16  # unroll the LSTM over short windows: same arithmetic, fewer graph ops
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    model: str = "stateful"  # one of SPECS
-    window: int = DEFAULT_WINDOW  # notes in, the next one out (the chapter's 4)
+class Size:
+    """The sizes a model is built with; melodygen.json records them."""
+
     units: int = DEFAULT_UNITS  # Dense / LSTM width (the chapter's 128)
-    epochs: int = 2000  # the chapter's 2000; --until-perfect may stop sooner
-    seed: int = 5  # the chapter's np.random.seed(5): initial weights and shuffling
-    until_perfect: bool = False  # stop once every window (hence the full song) is right
-
-    @property
-    def spec(self) -> ModelSpec:
-        return SPECS[self.model]
-
-
-def build(spec: ModelSpec, vocab_size: int, window: int, units: int):
-    """The chapter's Keras model for ``spec``, uncompiled; initial weights follow Keras's seed."""
-    import keras
-
-    # Fixed layer names: Keras's automatic ones count models built earlier in the process.
-    if not spec.recurrent:
-        layers = [
-            keras.Input(shape=(window,), name="notes"),
-            keras.layers.Dense(units, activation="relu", name="hidden_1"),
-            keras.layers.Dense(units, activation="relu", name="hidden_2"),
-        ]
-    else:
-        layers = [
-            keras.Input(batch_shape=(spec.batch_size, window, spec.features), name="notes")
-            if spec.stateful
-            else keras.Input(shape=(window, spec.features), name="notes"),
-            keras.layers.LSTM(
-                units, stateful=spec.stateful, unroll=window <= UNROLL_UP_TO, name="lstm"
-            ),
-        ]
-    layers.append(keras.layers.Dense(vocab_size, activation="softmax", name="next_note"))
-    return keras.Sequential(layers, name=spec.name.replace("-", "_"))
+    window: int = DEFAULT_WINDOW  # notes in, the next one out (the chapter's 4)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # = 1 / (1 + exp(-x)), without overflow warnings
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """In float64, so that no probability underflows to 0 and every measure stays finite."""
+    z = logits.astype(np.float64)
+    z -= z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-class Forward:
-    """The models' forward pass in numpy, from the Keras weights (``model.get_weights()`` order).
+def lstm_steps(
+    x: np.ndarray, h: np.ndarray, c: np.ndarray, kernel, recurrent, bias
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keras's LSTM over x (batch, steps, features) from (h, c), each (batch, units): gates
+    i, f, c, o; sigmoid and tanh. Returns the final (h, c)."""
+    u = h.shape[-1]
+    for t in range(x.shape[1]):
+        z = x[:, t] @ kernel + h @ recurrent + bias
+        i, f, o = _sigmoid(z[:, :u]), _sigmoid(z[:, u : 2 * u]), _sigmoid(z[:, 3 * u :])
+        c = f * c + i * np.tanh(z[:, 2 * u : 3 * u])
+        h = o * np.tanh(c)
+    return h, c
 
-    ``step`` takes one window of inputs, (window, features), and returns the next-note
-    probabilities; a stateful model carries (h, c) from call to call until ``reset``.
+
+class Predictor:
+    """Next-token log-probabilities for a batch of songs read in step (numpy, float64 out).
+
+    A window model sees the song's last ``window`` tokens. Before the song has that many, it
+    sees a start-of-song context: the tokens so far, and nothing for the ones before the song
+    (an LSTM runs over fewer steps from a zero state; the MLP's inputs for them are 0). A
+    stateful model carries its LSTM state from one full window to the next, as the chapter's
+    stateful LSTM does between samples, and starts each song from a zero state.
     """
 
-    def __init__(self, spec: ModelSpec, weights: list[np.ndarray]) -> None:
-        self.spec = spec
-        self.weights = [np.asarray(w, dtype=np.float32) for w in weights]
-        expected = 6 if not spec.recurrent else 5
-        if len(self.weights) != expected:
-            raise ValueError(
-                f"a {spec.name} model has {expected} weight arrays, not {len(weights)}"
-            )
-        self.units = self.weights[1].shape[0] if spec.recurrent else self.weights[0].shape[1]
+    def __init__(self, kind: Kind, size: Size, weights: list[np.ndarray], table: np.ndarray):
+        self.kind, self.size, self.table = kind, size, np.asarray(table, np.float32)
+        self.weights = [np.asarray(w, np.float32) for w in weights]
         self.reset()
 
-    def reset(self) -> None:
-        self.h = np.zeros(self.units, np.float32)
-        self.c = np.zeros(self.units, np.float32)
+    def reset(self, batch: int = 1) -> np.ndarray:
+        """Start ``batch`` new songs; returns the log-probabilities of their first tokens."""
+        self.seen = 0  # tokens fed since the reset
+        self.recent = np.zeros((batch, self.size.window, self.table.shape[1]), np.float32)
+        zeros = np.zeros((batch, self.size.units), np.float32)
+        self.state = (zeros, zeros)  # a stateful LSTM's (h, c) after the last full window
+        return self._predict()
 
-    def step(self, window_inputs: np.ndarray) -> np.ndarray:
-        x = np.asarray(window_inputs, dtype=np.float32)
-        if not self.spec.recurrent:
-            w1, b1, w2, b2, w3, b3 = self.weights
-            hidden = np.maximum(x.reshape(-1) @ w1 + b1, 0)
-            hidden = np.maximum(hidden @ w2 + b2, 0)
-            return _softmax(hidden @ w3 + b3)
-        kernel, recurrent, bias, dense, dense_bias = self.weights
-        h, c = (
-            (self.h, self.c)
-            if self.spec.stateful
-            else (np.zeros_like(self.h), np.zeros_like(self.c))
+    def feed(self, tokens: np.ndarray) -> np.ndarray:
+        """Append one token to each song (vocabulary indices, shape (batch,)); returns the
+        log-probabilities of the next token, (batch, vocabulary)."""
+        self.recent = np.roll(self.recent, -1, axis=1)
+        self.recent[:, -1] = self.table[np.asarray(tokens)]
+        self.seen += 1
+        return self._predict()
+
+    def select(self, rows: np.ndarray) -> None:
+        """Keep (and reorder or repeat) these songs of the batch: for beam search."""
+        self.recent = self.recent[rows]
+        self.state = tuple(s[rows] for s in self.state)
+
+    def _predict(self) -> np.ndarray:
+        known = min(self.seen, self.size.window)  # tokens of this song in the window
+        logits, state = self.kind.window_logits(self, self.recent[:, self.size.window - known :])
+        if known == self.size.window and state is not None:
+            self.state = state
+        return log_softmax(logits)
+
+
+class Kind:
+    """A model kind: how it is built in Keras and run in numpy, and how it trains."""
+
+    name: str
+    batch_size: int  # the chapter's batch size for this kind
+    stateful: bool = False  # trained on windows in song order, LSTM state carried between them
+    inputs: str = "index"  # how a token becomes input: "index" or "features" (encoding.py)
+
+    @property
+    def features(self) -> int:
+        return 2 if self.inputs == "features" else 1
+
+    def weight_shapes(self, size: Size, vocab_size: int) -> list[tuple[int, ...]]:
+        raise NotImplementedError
+
+    def build(self, size: Size, vocab_size: int):
+        """The Keras model, uncompiled; initial weights follow Keras's random seed."""
+        raise NotImplementedError
+
+    def window_logits(
+        self, p: Predictor, x: np.ndarray
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """Logits for the next token after the window ``x`` (batch, known tokens, features),
+        and the LSTM state to carry when the window is full (None: nothing carried)."""
+        raise NotImplementedError
+
+    def predictor(self, size: Size, weights: list[np.ndarray], table: np.ndarray) -> Predictor:
+        return Predictor(self, size, weights, table)
+
+
+class MLP(Kind):
+    """The chapter's multilayer perceptron: the window's inputs flattened, two relu layers."""
+
+    name, batch_size = "mlp", 10
+
+    def weight_shapes(self, size, vocab_size):
+        u, w = size.units, size.window * self.features
+        return [(w, u), (u,), (u, u), (u,), (u, vocab_size), (vocab_size,)]
+
+    def build(self, size, vocab_size):
+        import keras
+
+        # Fixed layer names: Keras's automatic ones count models built earlier in the process.
+        return keras.Sequential(
+            [
+                keras.Input(shape=(size.window, self.features), name="notes"),
+                keras.layers.Flatten(name="flat"),  # the chapter's 4 features: a reshape only
+                keras.layers.Dense(size.units, activation="relu", name="hidden_1"),
+                keras.layers.Dense(size.units, activation="relu", name="hidden_2"),
+                keras.layers.Dense(vocab_size, activation="softmax", name="next_note"),
+            ],
+            name=self.name,
         )
-        u = self.units
-        for x_t in x.reshape(x.shape[0], -1):  # Keras's LSTM: gates i, f, c, o; sigmoid, tanh
-            z = x_t @ kernel + h @ recurrent + bias
-            i, f, o = _sigmoid(z[:u]), _sigmoid(z[u : 2 * u]), _sigmoid(z[3 * u :])
-            c = f * c + i * np.tanh(z[2 * u : 3 * u])
-            h = o * np.tanh(c)
-        if self.spec.stateful:
-            self.h, self.c = h, c
-        return _softmax(h @ dense + dense_bias)
+
+    def window_logits(self, p, x):
+        w1, b1, w2, b2, w3, b3 = p.weights
+        full = np.zeros((len(x), p.size.window, x.shape[2]), np.float32)
+        full[:, p.size.window - x.shape[1] :] = x  # tokens before the song's start are 0
+        hidden = np.maximum(full.reshape(len(x), -1) @ w1 + b1, 0)
+        hidden = np.maximum(hidden @ w2 + b2, 0)
+        return hidden @ w3 + b3, None
+
+
+@dataclass(frozen=True)
+class WindowLSTM(Kind):
+    """The chapter's LSTM over the window's notes, then a softmax; stateful or not."""
+
+    name: str
+    batch_size: int
+    stateful: bool
+    inputs: str
+
+    def weight_shapes(self, size, vocab_size):
+        u, f = size.units, self.features
+        return [(f, 4 * u), (u, 4 * u), (4 * u,), (u, vocab_size), (vocab_size,)]
+
+    def build(self, size, vocab_size):
+        import keras
+
+        shape = dict(batch_shape=(self.batch_size, size.window, self.features))
+        if not self.stateful:
+            shape = dict(shape=(size.window, self.features))
+        return keras.Sequential(
+            [
+                keras.Input(**shape, name="notes"),
+                keras.layers.LSTM(
+                    size.units,
+                    stateful=self.stateful,
+                    unroll=size.window <= UNROLL_UP_TO,
+                    name="lstm",
+                ),
+                keras.layers.Dense(vocab_size, activation="softmax", name="next_note"),
+            ],
+            name=self.name.replace("-", "_"),
+        )
+
+    def window_logits(self, p, x):
+        kernel, recurrent, bias, dense, dense_bias = p.weights
+        full = x.shape[1] == p.size.window
+        h0, c0 = p.state if self.stateful and full else (np.zeros_like(s) for s in p.state)
+        h, c = lstm_steps(x, h0, c0, kernel, recurrent, bias)
+        return h @ dense + dense_bias, (h, c) if self.stateful else None
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        MLP(),
+        WindowLSTM("lstm", batch_size=14, stateful=False, inputs="index"),
+        WindowLSTM("stateful", batch_size=1, stateful=True, inputs="index"),
+        WindowLSTM("stateful-features", batch_size=1, stateful=True, inputs="features"),
+    )
+}
+CHAPTER_KINDS = ("mlp", "lstm", "stateful", "stateful-features")
+
+
+@dataclass(frozen=True)
+class Model:
+    """A trained model as numpy arrays: everything composing and evaluating need."""
+
+    kind: Kind
+    size: Size
+    vocab: Vocabulary
+    weights: tuple[np.ndarray, ...]
+
+    def predictor(self) -> Predictor:
+        return self.kind.predictor(
+            self.size, list(self.weights), input_table(self.vocab, self.kind.inputs)
+        )
+
+    @property
+    def window(self) -> int:
+        """Tokens of a song given before the model's one-step predictions count (the chapter's
+        first window)."""
+        return self.size.window

@@ -1,4 +1,4 @@
-"""The song notation (NOTATION.md): tokens like ``g8``, ``f'#8.`` or ``r4`` to notes and back.
+"""The song notation (docs/notation.md): tokens like ``g8``, ``f'#8.`` or ``r4`` to notes and back.
 
 The chapter's tokens are the base case; the rest follows music21's tinyNotation, so a song file
 is also, note for note, a tinyNotation string.
@@ -6,12 +6,13 @@ is also, note for note, a tinyNotation string.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from melodygen.errors import MelodygenError
+from melodygen.errors import BadInput
 from melodygen.files import read_bytes
 
 LETTERS = "cdefgab"  # the chapter's order: the index is the diatonic step within an octave
@@ -22,6 +23,10 @@ ACCIDENTALS = {"##": 2, "#": 1, "--": -2, "-": -1}  # spelling -> semitones
 ALTER_SPELLING = {v: k for k, v in ACCIDENTALS.items()} | {0: ""}
 HEADER_KEYS = ("title", "tempo", "time", "program")
 DIGITS = "0123456789"  # str.isdigit also takes superscripts, which int() rejects
+MAX_NUMERATOR = 255  # a MIDI time signature holds any numerator up to a byte (Essen has 116/4)
+DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
+# Characters a one-line title cannot hold (a tab can stay); NUL made a written song unreadable.
+CONTROL = {chr(c) for c in range(32)} - {"\t"} | {"\x7f", "\x85", "\u2028", "\u2029"}
 MIDDLE_C_OCTAVE = 4  # c (no marks) is C4 = MIDI 60
 
 _SEPARATORS = re.compile(r"[\s,|]+")
@@ -97,6 +102,15 @@ class Song:
     program: int | None = None  # General MIDI program 0-127
     source: str = field(default="<string>", compare=False)  # where it was read from, for errors
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.notes, tuple) or not all(isinstance(n, Note) for n in self.notes):
+            raise ValueError("notes must be a tuple of Note")
+        if not isinstance(self.name, str):
+            raise ValueError(f"name must be a string, not {self.name!r:.40}")
+        for key in HEADER_KEYS:
+            if getattr(self, key) is not None:
+                check_header(key, getattr(self, key))
+
     @property
     def tokens(self) -> list[str]:
         return [n.token for n in self.notes]
@@ -134,6 +148,9 @@ def parse_token(text: str) -> Note:
             raise TokenError("octave marks (') go after lowercase letters only", i)
     else:
         raise TokenError(f"unknown pitch letter {head!r} (expected a-g, A-G, or r for a rest)", 0)
+    if letter is not None and text[i : i + 1] == "b" and text[i + 1 : i + 2] in (*DIGITS, ""):
+        suggestion = text[: i - 1] + text[i - 1].lower() + "-" + (text[i + 1 :] or "4")
+        raise TokenError(f"flats are written with '-': {suggestion}", i)
     if i < len(text) and text[i] in "#-":
         j = i
         while j < len(text) and text[j] in "#-":
@@ -150,10 +167,17 @@ def parse_token(text: str) -> Note:
         j += 1
     if j == i:
         found = f"found {text[i]!r}" if i < len(text) else f"none after {text!r}"
-        raise TokenError(f"expected a duration (1, 2, 4, 8, 16 or 32), {found}", i)
+        hint = f" (a note needs one: {text}4 is a quarter note)" if i == len(text) else ""
+        raise TokenError(f"expected a duration (1, 2, 4, 8, 16 or 32), {found}{hint}", i)
     duration = int(text[i:j])
     if duration not in DURATIONS:
-        raise TokenError(f"duration {text[i:j]} is not allowed (use 1, 2, 4, 8, 16 or 32)", i)
+        hint = ""
+        if letter is not None and j - i == 1 and j == len(text):  # c5: an octave, not a length
+            with contextlib.suppress(ValueError):
+                meant = Note(letter, 4, 0, duration, alter)
+                name = letter.upper() + {1: "#", 2: "##", -1: "b", -2: "bb", 0: ""}[alter]
+                hint = f"; octaves are written with case and ': {meant.token} is {name}{duration}"
+        raise TokenError(f"duration {text[i:j]} is not allowed (use 1, 2, 4, 8, 16 or 32){hint}", i)
     i = j
     dots = 0
     while i < len(text) and text[i] == ".":
@@ -169,34 +193,51 @@ def parse_token(text: str) -> Note:
         raise TokenError(str(e)) from None
 
 
-def header_value(key: str, value: str) -> object:
-    """Check one header value; raise ValueError with what was expected."""
+def check_header(key: str, value: object) -> None:
+    """A header value as a Song holds it; ValueError naming the value and what was expected."""
     if key == "title":
-        if any(c in value for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
-            raise ValueError("a title is one line")
-        return value
+        if not isinstance(value, str) or CONTROL & set(value):
+            raise ValueError(f"a title is one line of text, not {value!r:.60}")
+    elif key == "tempo":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 1000:
+            raise ValueError(
+                f"tempo must be between 1 and 1000 quarter notes per minute, not {value!r:.40}"
+            )
+    elif key == "time":
+        if (
+            not isinstance(value, tuple)
+            or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            or not 1 <= value[0] <= MAX_NUMERATOR
+            or value[1] not in DENOMINATORS
+        ):
+            raise ValueError(f"time must be a time signature such as 2/4 or 6/8, not {value!r:.40}")
+    elif key == "program":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 127:
+            raise ValueError(f"program must be a General MIDI program number 0-127, not {value!r}")
+    else:
+        raise ValueError(f"unknown header key {key!r} (expected one of: {', '.join(HEADER_KEYS)})")
+
+
+def header_value(key: str, text: str) -> object:
+    """Parse one header line's value; raise ValueError with what was expected."""
+    value: object = text
     if key == "tempo":
         try:
-            bpm = float(value)
+            value = float(text)
         except ValueError:
             raise ValueError(
-                f"tempo must be a number of quarter notes per minute, not {value!r}"
+                f"tempo must be a number of quarter notes per minute, not {text!r}"
             ) from None
-        if not 1 <= bpm <= 1000:
-            raise ValueError(
-                f"tempo must be between 1 and 1000 quarter notes per minute, not {value}"
-            )
-        return bpm
-    if key == "time":
-        m = re.fullmatch(r"([0-9]+)\s*/\s*([0-9]+)", value)
-        if not m or not 1 <= int(m[1]) <= 64 or int(m[2]) not in (1, 2, 4, 8, 16, 32, 64):
-            raise ValueError(f"time must be a time signature such as 2/4 or 6/8, not {value!r}")
-        return int(m[1]), int(m[2])
-    if key == "program":
-        if not re.fullmatch("[0-9]{1,3}", value) or not 0 <= int(value) <= 127:
-            raise ValueError(f"program must be a General MIDI program number 0-127, not {value!r}")
-        return int(value)
-    raise ValueError(f"unknown header key {key!r} (expected one of: {', '.join(HEADER_KEYS)})")
+    elif key == "time":
+        m = re.fullmatch(r"([0-9]{1,3})\s*/\s*([0-9]{1,2})", text)
+        value = (int(m[1]), int(m[2])) if m else text
+        if not m or not 1 <= value[0] <= MAX_NUMERATOR or value[1] not in DENOMINATORS:
+            raise ValueError(f"time must be a time signature such as 2/4 or 6/8, not {text!r}")
+    elif key == "program":
+        value = int(text) if re.fullmatch("[0-9]{1,3}", text) else text
+    check_header(key, value)
+    return value
 
 
 def parse_song(text: str, source: str = "<string>", name: str | None = None) -> Song:
@@ -212,12 +253,12 @@ def parse_song(text: str, source: str = "<string>", name: str | None = None) -> 
             key, value = m[1], m[2].strip()
             column = line.index(key) + 1
             if key in header:
-                raise MelodygenError(f"{source}:{lineno}:{column}: header {key!r} given twice")
+                raise BadInput(f"{source}:{lineno}:{column}: header {key!r} given twice")
             try:
                 header[key] = header_value(key, value)
             except ValueError as e:
                 col = column if key not in HEADER_KEYS else line.index(":") + 2
-                raise MelodygenError(f"{source}:{lineno}:{col}: {e}") from None
+                raise BadInput(f"{source}:{lineno}:{col}: {e}") from None
             continue
         pos = 0
         for sep in _SEPARATORS.finditer(line + " "):
@@ -228,14 +269,14 @@ def parse_song(text: str, source: str = "<string>", name: str | None = None) -> 
             if token.startswith("#"):
                 break
             if m and ":" in token:
-                raise MelodygenError(
+                raise BadInput(
                     f"{source}:{lineno}:{column}: header line {line.strip()!r} must come "
                     "before the first note"
                 )
             try:
                 notes.append(parse_token(token))
             except TokenError as e:
-                raise MelodygenError(
+                raise BadInput(
                     f"{source}:{lineno}:{column + e.offset}: bad token {token!r}: {e}"
                 ) from None
     return Song(
@@ -251,19 +292,19 @@ def read_song(path: str | os.PathLike[str]) -> Song:
     path = Path(path)
     data = read_bytes(path, "song file")
     if b"\0" in data:
-        raise MelodygenError(f"{path}: is a binary file, not a song (expected UTF-8 text)")
+        raise BadInput(f"{path}: is a binary file, not a song (expected UTF-8 text)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         line_start = data.rfind(b"\n", 0, e.start) + 1
         column = len(data[line_start : e.start].decode("utf-8")) + 1  # characters, not bytes
-        raise MelodygenError(
+        raise BadInput(
             f"{path}:{line}:{column}: not UTF-8 text (byte 0x{data[e.start]:02x})"
         ) from None
     song = parse_song(text, source=str(path), name=path.stem)
     if not song.notes:
-        raise MelodygenError(f"{path}: no notes (the song is empty or only comments and header)")
+        raise BadInput(f"{path}: no notes (the song is empty or only comments and header)")
     return song
 
 
@@ -273,7 +314,7 @@ def read_songs(path: str | os.PathLike[str]) -> list[Song]:
     if path.is_dir():
         files = sorted(path.glob("*.txt"))
         if not files:
-            raise MelodygenError(f"{path}: no songs (*.txt files) in this directory")
+            raise BadInput(f"{path}: no songs (*.txt files) in this directory")
         return [read_song(f) for f in files]
     return [read_song(path)]
 
@@ -307,6 +348,6 @@ def format_song(song: Song, bars_per_line: int = 4) -> str:
     return "\n".join(lines) + "\n"
 
 
-def parse_tokens(text: str, source: str = "--seed") -> list[Note]:
+def parse_tokens(text: str, source: str = "<tokens>") -> list[Note]:
     """Parse a list of tokens such as the command line's ``g8,e8,e4,f8``."""
     return list(parse_song(text, source=source).notes)

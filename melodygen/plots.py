@@ -50,26 +50,49 @@ def loss_plot(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], tit
     return _png(fig)
 
 
+GAP = 0.15  # beats left blank at the end of each note, so repeated notes show as separate bars
+
+
+def _note(ax, onset: float, beats: float, pitch: int, height: float, **style) -> None:
+    from matplotlib.patches import Rectangle
+
+    width = max(beats - GAP, beats / 2)
+    ax.add_patch(Rectangle((onset, pitch - height / 2), width, height, linewidth=0, **style))
+
+
+def _label_pitches(ax, pitches: set[int]) -> None:
+    """A tick and a name on every pitch row a note uses (and no others)."""
+    rows = sorted(pitches) or [60]
+    ax.set_yticks(rows)
+    ax.set_yticklabels([f"{PITCH_NAMES[p % 12]}{p // 12 - 1}" for p in rows])
+    ax.set_ylim(rows[0] - 1.5, rows[-1] + 1.5)
+    ax.grid(axis="y", color="0.93", linewidth=0.8)
+    ax.set_axisbelow(True)
+
+
 def prediction_plot(
     truth: Sequence[str], rows: Mapping[str, Sequence[str]], window: int, title: str
 ) -> bytes:
     """A piano roll per prediction over the song in grey, each predicted note at the onset of
     the note it stands for; wrong notes boxed in red, as the chapter marks them on the score."""
+    return _png(prediction_figure(truth, rows, window, title))
+
+
+def prediction_figure(
+    truth: Sequence[str], rows: Mapping[str, Sequence[str]], window: int, title: str
+):
     plt = _pyplot()
     from matplotlib.patches import Rectangle
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     notes = [parse_token(t) for t in truth]
     onsets = [sum(n.beats for n in notes[:i]) for i in range(len(notes))]
     size = (max(8.0, sum(n.beats for n in notes) * 0.4), 2.6 * len(rows))
     fig, axes = plt.subplots(len(rows), 1, figsize=size, squeeze=False)
-    pitches = [n.midi_pitch for n in notes if not n.is_rest]
     for ax, (name, predicted) in zip(axes[:, 0], rows.items(), strict=True):
+        pitches = {n.midi_pitch for n in notes if not n.is_rest}
         for onset, note in zip(onsets, notes, strict=True):
             if not note.is_rest:
-                ax.add_patch(
-                    Rectangle((onset, note.midi_pitch - 0.4), note.beats, 0.8, color="0.85")
-                )
+                _note(ax, onset, note.beats, note.midi_pitch, 0.8, color="0.85")
         wrong = 0
         for i, (onset, token) in enumerate(zip(onsets, predicted, strict=False)):
             note = parse_token(token)
@@ -77,21 +100,17 @@ def prediction_plot(
             wrong += bad
             if note.is_rest:
                 continue
-            pitches.append(note.midi_pitch)
+            pitches.add(note.midi_pitch)
             color = "0.55" if i < window else WRONG if bad else "#1f77b4"
-            ax.add_patch(Rectangle((onset, note.midi_pitch - 0.3), note.beats, 0.6, color=color))
+            _note(ax, onset, note.beats, note.midi_pitch, 0.6, color=color)
             if bad:
                 box = (onset - 0.05, note.midi_pitch - 0.6)
                 ax.add_patch(Rectangle(box, note.beats + 0.1, 1.2, fill=False, edgecolor=WRONG))
         ax.set_title(f"{name}: {wrong} of {len(truth) - window} wrong (red); the song in grey")
         ax.set_ylabel("pitch")
-    names = FuncFormatter(lambda v, _: f"{PITCH_NAMES[int(v) % 12]}{int(v) // 12 - 1}")
-    for ax in axes[:, 0]:
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.yaxis.set_major_formatter(names)
         ax.set_xlim(0, max(sum(n.beats for n in notes), 1))
-        ax.set_ylim(min(pitches, default=60) - 2, max(pitches, default=72) + 2)
+        _label_pitches(ax, pitches)
     axes[-1, 0].set_xlabel("beats")
     fig.suptitle(title)
     fig.tight_layout()
-    return _png(fig)
+    return fig

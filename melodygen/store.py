@@ -1,8 +1,10 @@
-"""The model directory (CLI.md): writing it whole or not at all, and loading it without TensorFlow.
+"""The model directory (docs/cli.md): written whole or not at all, loaded without TensorFlow.
 
-``weights.npz`` beside ``model.keras`` holds the same weights for the numpy forward pass, so
-composing and evaluating never import TensorFlow. Everything a file depends on is fixed by the
-seed, so retraining with the same seed gives the same bytes (``report.json``'s timings aside).
+``melodygen.json`` is a typed record (``Metadata``) written and read by the same code;
+``weights.npz`` holds the weights for the numpy forward pass, so composing and evaluating never
+import TensorFlow. The caller hands over every other file (report, pictures, predictions) as
+bytes. Loading treats the directory as untrusted: JSON and numpy arrays only (never pickle),
+checked against the schema and the checksums before use.
 """
 
 from __future__ import annotations
@@ -14,25 +16,18 @@ import json
 import os
 import platform
 import zipfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from melodygen import __version__, encoding, midi, plots
-from melodygen.errors import MelodygenError
-from melodygen.files import atomic_directory, read_bytes, write_atomic
-from melodygen.generation import Prediction, predict_song
-from melodygen.models import SPECS, Forward, ModelSpec
-from melodygen.notation import (
-    Note,
-    Song,
-    TokenError,
-    format_song,
-    header_value,
-    parse_token,
-)
+from melodygen import __version__
+from melodygen.encoding import Vocabulary, describe
+from melodygen.errors import BadInput
+from melodygen.files import atomic_directory, deterministic_zip, read_bytes, write_atomic
+from melodygen.models import KINDS, Model, Size
+from melodygen.notation import HEADER_KEYS, Song, TokenError, parse_token
 
 MODEL_FILE = "model.keras"
 WEIGHTS_FILE = "weights.npz"
@@ -40,32 +35,9 @@ META_FILE = "melodygen.json"
 REPORT_FILE = "report.json"
 LOSS_PLOT = "loss.png"
 FORMAT = "melodygen-model/1"
-OUTPUTS = Path("outputs")
-LATEST = OUTPUTS / "latest"  # holds the path of the model `train` wrote last
-_FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # zip entry times, so equal contents give equal bytes
-
-
-def default_dir(songs: Sequence[Song], model: str) -> Path:
-    return OUTPUTS / f"{songs[0].name}-{model}"
-
-
-def song_meta(song: Song) -> dict:
-    return {
-        "name": song.name,
-        "title": song.title,
-        "tempo": song.tempo,
-        "time": list(song.time) if song.time else None,
-        "program": song.program,
-        "tokens": song.tokens,
-    }
-
-
-def _deterministic_zip(entries: Sequence[tuple[str, bytes]]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in entries:
-            zf.writestr(zipfile.ZipInfo(name, date_time=_FIXED_DATE), data)
-    return out.getvalue()
+CHECKED = (MODEL_FILE, WEIGHTS_FILE)  # files whose checksums melodygen.json holds
+STATE_ENV = "MELODYGEN_STATE"  # overrides the per-user state directory (for tests, CI)
+LATEST_FILE = "latest-model"  # in the state directory: the path of the model trained last
 
 
 def weights_to_npz(weights: Sequence[np.ndarray]) -> bytes:
@@ -77,149 +49,41 @@ def weights_to_npz(weights: Sequence[np.ndarray]) -> bytes:
             buf, np.ascontiguousarray(w, dtype=np.float32), allow_pickle=False
         )
         entries.append((f"arr_{i}.npy", buf.getvalue()))
-    return _deterministic_zip(entries)
-
-
-def _renumber_shared_objects(config: object, ids: dict[int, int]) -> object:
-    """Keras names shared objects by their Python id(): number them in order of appearance."""
-    if isinstance(config, dict):
-        return {
-            k: ids.setdefault(v, len(ids) + 1)
-            if k == "shared_object_id"
-            else _renumber_shared_objects(v, ids)
-            for k, v in config.items()
-        }
-    if isinstance(config, list):
-        return [_renumber_shared_objects(v, ids) for v in config]
-    return config
-
-
-def _normalized_keras(data: bytes) -> bytes:
-    """Drop what makes equal models differ in bytes: the save date, memory addresses used as
-    shared-object ids, and zip entry times. Keras loads the result as before."""
-    fixed = []
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        for info in zf.infolist():
-            entry = zf.read(info.filename)
-            if info.filename == "metadata.json":
-                meta = json.loads(entry)
-                meta.pop("date_saved", None)
-                entry = json.dumps(meta).encode()
-            elif info.filename == "config.json":
-                entry = json.dumps(_renumber_shared_objects(json.loads(entry), {})).encode()
-            fixed.append((info.filename, entry))
-    return _deterministic_zip(fixed)
+    return deterministic_zip(entries)
 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def predictions_song(
-    songs: Sequence[Song], token_lists: Sequence[Sequence[str]], name: str
-) -> Song:
-    """The predictions of every song as one song, a whole rest between songs, with the first
-    song's tempo, time signature and program."""
-    notes: list[Note] = []
-    for i, tokens in enumerate(token_lists):
-        if i:
-            notes.append(Note(None, 1))
-        notes += [parse_token(t) for t in tokens]
-    first = songs[0]
-    return Song(
-        tuple(notes),
-        name=name,
-        title=f"{first.title or first.name} ({name})",
-        tempo=first.tempo,
-        time=first.time,
-        program=first.program,
-    )
-
-
-def report_for(
-    config, history, predictions: Sequence[Prediction], songs: Sequence[Song], seconds: float
-) -> dict:
-    total = sum(p.predictions for p in predictions)
-    one_step = sum(p.correct("one_step") for p in predictions)
+def song_to_json(song: Song) -> dict:
     return {
-        "model": config.model,
-        "songs": [s.name for s in songs],
-        "epochs": config.epochs,
-        "epochs_run": history.epochs_run,
-        "perfect_at": history.perfect_at,
-        "train_seconds": round(seconds, 3),
-        "final_loss": history.loss[-1] if history.loss else None,
-        "accuracy": one_step / total,
-        "predictions": total,
-        "one_step_correct": one_step,
-        "full_song_correct": sum(p.correct("full_song") for p in predictions),
-        "full_song_reproduced": all(p.correct("full_song") == p.predictions for p in predictions),
-        "seed": config.seed,
-        "units": config.units,
-        "window": config.window,
-        "loss_history": history.loss,
-        "accuracy_history": history.accuracy,
+        "name": song.name,
+        "title": song.title,
+        "tempo": song.tempo,
+        "time": list(song.time) if song.time else None,
+        "program": song.program,
+        "tokens": song.tokens,
     }
 
 
-def prediction_files(
-    songs: Sequence[Song], predictions: Sequence[Prediction], vocab: encoding.Vocabulary
-) -> dict[str, bytes]:
-    """one_step.mid/.txt and full_song.mid/.txt for the songs."""
-    files = {}
-    for mode in ("one_step", "full_song"):
-        tokens = [[vocab.tokens[i] for i in getattr(p, mode)] for p in predictions]
-        song = predictions_song(songs, tokens, mode)
-        files[f"{mode}.txt"] = format_song(song).encode()
-        files[f"{mode}.mid"] = midi.song_to_midi(song)
-    return files
-
-
-def save_model(path: Path, trained, songs: Sequence[Song], seconds: float) -> dict:
-    """Predict with the trained model as the chapter does, then write the whole model directory.
-
-    Returns the report. ``trained`` is a training.Trained (duck-typed: TensorFlow stays there).
-    """
-    config, vocab = trained.config, trained.vocab
-    weights = trained.weights
-    forward = Forward(config.spec, weights)
-    table = encoding.input_table(vocab, config.spec.inputs)
-    predictions = [
-        predict_song(forward, table, [vocab.index(t) for t in s.tokens], config.window)
-        for s in songs
-    ]
-    report = report_for(config, trained.history, predictions, songs, seconds)
-    meta = {
-        "format": FORMAT,
-        "model": config.model,
-        "window": config.window,
-        "units": config.units,
-        "inputs": config.spec.inputs,
-        "vocabulary": list(vocab.tokens),
-        "encoding": encoding.describe(config.spec.inputs, len(vocab)),
-        "songs": [song_meta(s) for s in songs],
-        "seed": config.seed,
-        "epochs": config.epochs,
-        "versions": versions(),
-    }
-    files = {
-        WEIGHTS_FILE: weights_to_npz(weights),
-        REPORT_FILE: json.dumps(report, indent=2).encode() + b"\n",
-        LOSS_PLOT: plots.loss_plot(
-            {config.model: (trained.history.loss, trained.history.accuracy)},
-            f"{config.model} on {', '.join(s.name for s in songs)}",
-        ),
-        **prediction_files(songs, predictions, vocab),
-    }
-    with atomic_directory(path) as tmp:
-        trained.model.save(tmp / MODEL_FILE)
-        files[MODEL_FILE] = _normalized_keras((tmp / MODEL_FILE).read_bytes())
-        # What loading checks: a truncated or edited model file is refused, not half-read.
-        meta["files"] = {name: _sha256(files[name]) for name in (MODEL_FILE, WEIGHTS_FILE)}
-        files[META_FILE] = json.dumps(meta, indent=2, ensure_ascii=False).encode() + b"\n"
-        for name, data in files.items():
-            (tmp / name).write_bytes(data)
-    return report
+def song_from_json(data: object) -> Song:
+    """ValueError naming what is wrong; Song checks its own header values."""
+    if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
+        raise ValueError("each song needs its tokens")
+    name = data.get("name")
+    header = {k: data.get(k) for k in HEADER_KEYS}
+    if isinstance(header["time"], list):
+        header["time"] = tuple(header["time"])
+    if isinstance(header["tempo"], int) and not isinstance(header["tempo"], bool):
+        header["tempo"] = float(header["tempo"])
+    try:
+        if not all(isinstance(t, str) for t in data["tokens"]):
+            raise ValueError("tokens must be strings")
+        notes = tuple(parse_token(t) for t in data["tokens"])
+        return Song(notes, name=name, **header)  # type: ignore[arg-type]
+    except ValueError as e:  # TokenError is a ValueError
+        raise ValueError(f"song {name!r:.40}: {e}") from None
 
 
 def versions() -> dict[str, str]:
@@ -232,72 +96,134 @@ def versions() -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class Metadata:
+    """melodygen.json: everything needed to use the model without its songs."""
+
+    model: str  # the kind, one of models.KINDS
+    size: Size
+    vocabulary: tuple[str, ...]
+    songs: tuple[Song, ...]  # the training songs
+    seed: int
+    epochs: int
+    versions: Mapping[str, str] = field(default_factory=versions)
+    files: Mapping[str, str] = field(default_factory=dict)  # name -> SHA-256 of CHECKED files
+
+    def to_json(self) -> dict:
+        inputs = KINDS[self.model].inputs
+        return {
+            "format": FORMAT,
+            "model": self.model,
+            "window": self.size.window,
+            "units": self.size.units,
+            "inputs": inputs,
+            "vocabulary": list(self.vocabulary),
+            "encoding": describe(inputs, len(self.vocabulary)),
+            "songs": [song_to_json(s) for s in self.songs],
+            "seed": self.seed,
+            "epochs": self.epochs,
+            "versions": dict(self.versions),
+            "files": dict(self.files),
+        }
+
+    @classmethod
+    def from_json(cls, meta: object) -> Metadata:
+        """The shape melodygen.json must have; ValueError saying what is wrong otherwise."""
+        if not isinstance(meta, dict):
+            raise ValueError("expected a JSON object")
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"format is {meta.get('format')!r}, expected {FORMAT!r}")
+        expected = {"model": str, "window": int, "units": int, "inputs": str, "vocabulary": list,
+                    "songs": list, "files": dict, "seed": int, "epochs": int}  # fmt: skip
+        for key, kind in expected.items():
+            if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+                raise ValueError(f"{key!r} must be a {kind.__name__}, not {meta.get(key)!r:.60}")
+        if meta["model"] not in KINDS:
+            raise ValueError(
+                f"unknown model {meta['model']!r} (expected one of {', '.join(KINDS)})"
+            )
+        if meta["inputs"] != KINDS[meta["model"]].inputs:
+            raise ValueError(f"inputs {meta['inputs']!r} do not fit a {meta['model']} model")
+        if not 1 <= meta["window"] <= 256 or not 1 <= meta["units"] <= 4096:
+            raise ValueError("window or units out of range")
+        vocab = meta["vocabulary"]
+        if not vocab or len(set(map(str, vocab))) != len(vocab):
+            raise ValueError("the vocabulary must be non-empty, without repeats")
+        for token in vocab:
+            try:
+                if not isinstance(token, str) or parse_token(token).token != token:
+                    raise TokenError("not a canonical token")
+            except TokenError:
+                raise ValueError(f"vocabulary entry {token!r} is not a token") from None
+        songs = tuple(song_from_json(s) for s in meta["songs"])
+        for song in songs:
+            if not set(song.tokens) <= set(vocab):
+                raise ValueError(f"song {song.name!r} uses tokens outside the vocabulary")
+        if not all(isinstance(v, str) for v in meta["files"].values()):
+            raise ValueError("'files' must map names to checksums")
+        return cls(
+            model=meta["model"],
+            size=Size(units=meta["units"], window=meta["window"]),
+            vocabulary=tuple(vocab),
+            songs=songs,
+            seed=meta["seed"],
+            epochs=meta["epochs"],
+            versions=meta.get("versions") if isinstance(meta.get("versions"), dict) else {},
+            files=meta["files"],
+        )
+
+
+def save(path: Path, meta: Metadata, model: Model, files: Mapping[str, bytes]) -> None:
+    """Write the model directory whole: the weights, melodygen.json with the checksums of the
+    weights and of ``files[MODEL_FILE]``, and every other file as given."""
+    files = {WEIGHTS_FILE: weights_to_npz(model.weights), **files}
+    checksums = {name: _sha256(files[name]) for name in CHECKED if name in files}
+    meta = Metadata(**{**meta.__dict__, "files": checksums})
+    files[META_FILE] = json.dumps(meta.to_json(), indent=2, ensure_ascii=False).encode() + b"\n"
+    with atomic_directory(path) as tmp:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+
+
+def state_dir() -> Path:
+    """Per-user state (XDG): where the latest model is recorded, whatever the working
+    directory."""
+    if os.environ.get(STATE_ENV):
+        return Path(os.environ[STATE_ENV])
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "melodygen"
+
+
 def record_latest(path: Path) -> None:
-    OUTPUTS.mkdir(exist_ok=True)
-    write_atomic(LATEST, f"{path.resolve()}\n")
+    state = state_dir()
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BadInput(f"{state}: cannot record the latest model: {e.strerror or e}") from None
+    write_atomic(state / LATEST_FILE, f"{path.resolve()}\n")
 
 
 def latest() -> Path:
-    if not LATEST.is_file():
-        raise MelodygenError(
+    file = state_dir() / LATEST_FILE
+    if not file.is_file():
+        raise BadInput(
             "no trained model found: train one with 'melodygen train SONG' or pass --model DIR"
         )
-    return Path(LATEST.read_text(encoding="utf-8").strip())
+    return Path(file.read_text(encoding="utf-8").strip())
 
 
 @dataclass(frozen=True)
-class LoadedModel:
+class Loaded:
     path: Path
-    spec: ModelSpec
-    window: int
-    vocab: encoding.Vocabulary
-    forward: Forward
-    songs: list[Song]
-
-    @property
-    def table(self) -> np.ndarray:
-        return encoding.input_table(self.vocab, self.spec.inputs)
+    meta: Metadata
+    model: Model
 
 
-def _bad(path: Path, what: str) -> MelodygenError:
-    return MelodygenError(f"{path}: not a usable melodygen model: {what}")
+def _bad(path: Path, what: str) -> BadInput:
+    return BadInput(f"{path}: not a usable melodygen model: {what}")
 
 
-def _check_meta(meta: object, path: Path) -> dict:
-    """The shape melodygen.json must have; anything else is refused with what is wrong."""
-    if not isinstance(meta, dict):
-        raise _bad(path, "expected a JSON object")
-    if meta.get("format") != FORMAT:
-        raise _bad(path, f"format is {meta.get('format')!r}, expected {FORMAT!r}")
-    expected = {"model": str, "window": int, "units": int, "inputs": str, "vocabulary": list,
-                "songs": list, "files": dict}  # fmt: skip
-    for key, kind in expected.items():
-        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
-            raise _bad(path, f"{key!r} must be a {kind.__name__}, not {meta.get(key)!r:.60}")
-    if meta["model"] not in SPECS:
-        raise _bad(path, f"unknown model {meta['model']!r} (expected one of {', '.join(SPECS)})")
-    if meta["inputs"] != SPECS[meta["model"]].inputs:
-        raise _bad(path, f"inputs {meta['inputs']!r} do not fit a {meta['model']} model")
-    if not 1 <= meta["window"] <= 256 or not 1 <= meta["units"] <= 4096:
-        raise _bad(path, "window or units out of range")
-    vocab = meta["vocabulary"]
-    if not vocab or len(set(map(str, vocab))) != len(vocab):
-        raise _bad(path, "the vocabulary must be non-empty, without repeats")
-    for token in vocab:
-        try:
-            if not isinstance(token, str) or parse_token(token).token != token:
-                raise TokenError("not a canonical token")
-        except TokenError:
-            raise _bad(path, f"vocabulary entry {token!r} is not a token") from None
-    for song in meta["songs"]:
-        if not isinstance(song, dict) or not isinstance(song.get("tokens"), list):
-            raise _bad(path, "each song needs its tokens")
-        if not set(map(str, song["tokens"])) <= set(vocab):
-            raise _bad(path, f"song {song.get('name')!r} uses tokens outside the vocabulary")
-    return meta
-
-
-def _read_checked(path: Path, name: str, digests: dict) -> bytes:
+def _read_checked(path: Path, name: str, digests: Mapping[str, str]) -> bytes:
     file = path / name
     if not file.is_file():
         raise _bad(path, f"{name} is missing")
@@ -309,41 +235,7 @@ def _read_checked(path: Path, name: str, digests: dict) -> bytes:
     return data
 
 
-def _check_weights(weights: list[np.ndarray], spec: ModelSpec, meta: dict, path: Path) -> None:
-    u, v, w, f = meta["units"], len(meta["vocabulary"]), meta["window"], spec.features
-    if spec.recurrent:
-        shapes = [(f, 4 * u), (u, 4 * u), (4 * u,), (u, v), (v,)]
-    else:
-        shapes = [(w, u), (u,), (u, u), (u,), (u, v), (v,)]
-    found = [tuple(a.shape) for a in weights]
-    if found != shapes:
-        raise _bad(path, f"weight shapes {found} do not fit a {spec.name} model of {u} units, "
-                   f"window {w} and {v} tokens (expected {shapes})")  # fmt: skip
-    if not all(a.dtype.kind == "f" and np.isfinite(a).all() for a in weights):
-        raise _bad(path, "weights must be finite floating-point numbers")
-
-
-def _song_from_meta(s: dict, path: Path) -> Song:
-    """A training song back from melodygen.json, its header checked as a song file's would be."""
-    header = {}
-    for key in ("title", "tempo", "time", "program"):
-        value = s.get(key)
-        if value is None:
-            continue
-        text = "/".join(map(str, value)) if key == "time" and isinstance(value, list) else value
-        if key != "title" and isinstance(text, float) and text.is_integer():
-            text = int(text)
-        try:
-            if not isinstance(text, (str, int, float)) or isinstance(text, bool):
-                raise ValueError(f"{key} has the wrong type")
-            header[key] = header_value(key, str(text))
-        except ValueError as e:
-            raise _bad(path, f"song {s.get('name')!r}: {e}") from None
-    name = s.get("name")
-    return Song(tuple(parse_token(t) for t in s["tokens"]), name=str(name), **header)
-
-
-def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
+def load(path: str | os.PathLike[str] | None = None) -> Loaded:
     """Load a model directory (default: the latest trained) for numpy inference.
 
     Nothing in the directory is executed: JSON and numpy arrays only (no pickle), both checked
@@ -351,23 +243,31 @@ def load_model(path: str | os.PathLike[str] | None = None) -> LoadedModel:
     """
     path = Path(path) if path is not None else latest()
     if not path.is_dir():
-        raise MelodygenError(f"{path}: no such model directory (train one with 'melodygen train')")
+        raise BadInput(f"{path}: no such model directory (train one with 'melodygen train')")
     meta_path = path / META_FILE
     if not meta_path.is_file():
-        raise MelodygenError(f"{path}: not a model directory ({META_FILE} is missing)")
+        raise BadInput(f"{path}: not a model directory ({META_FILE} is missing)")
     try:
-        meta = _check_meta(json.loads(read_bytes(meta_path)), path)
+        meta = Metadata.from_json(json.loads(read_bytes(meta_path)))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise _bad(path, f"{META_FILE} is not valid JSON ({e})") from None
-    spec = SPECS[meta["model"]]
-    _read_checked(path, MODEL_FILE, meta["files"])
-    data = _read_checked(path, WEIGHTS_FILE, meta["files"])
+    except ValueError as e:
+        raise _bad(path, str(e)) from None
+    _read_checked(path, MODEL_FILE, meta.files)
+    data = _read_checked(path, WEIGHTS_FILE, meta.files)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             weights = [npz[f"arr_{i}"] for i in range(len(npz.files))]
     except (ValueError, OSError, KeyError, zipfile.BadZipFile, EOFError) as e:
         raise _bad(path, f"{WEIGHTS_FILE} is not a numpy weights file ({e})") from None
-    _check_weights(weights, spec, meta, path)
-    songs = [_song_from_meta(s, path) for s in meta["songs"]]
-    vocab = encoding.Vocabulary(tuple(meta["vocabulary"]))
-    return LoadedModel(path, spec, meta["window"], vocab, Forward(spec, weights), songs)
+    kind = KINDS[meta.model]
+    shapes = kind.weight_shapes(meta.size, len(meta.vocabulary))
+    found = [tuple(a.shape) for a in weights]
+    if found != shapes:
+        raise _bad(path, f"weight shapes {found} do not fit a {kind.name} model of "
+                   f"{meta.size.units} units, window {meta.size.window} and "
+                   f"{len(meta.vocabulary)} tokens (expected {shapes})")  # fmt: skip
+    if not all(a.dtype.kind == "f" and np.isfinite(a).all() for a in weights):
+        raise _bad(path, "weights must be finite floating-point numbers")
+    model = Model(kind, meta.size, Vocabulary(meta.vocabulary), tuple(weights))
+    return Loaded(path, meta, model)

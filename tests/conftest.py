@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from melodygen import store
 from melodygen.cli import app
+from melodygen.encoding import Vocabulary
+from melodygen.models import CHAPTER_KINDS, KINDS, Model, Size
+from melodygen.notation import read_song
 
 ROOT = Path(__file__).resolve().parent.parent
 SONGS = ROOT / "songs"
@@ -17,18 +23,70 @@ CHAPTER_SEQ = [
     'd8', 'd8', 'd8', 'd8', 'd8', 'e8', 'f4', 'e8', 'e8', 'e8', 'e8', 'e8', 'f8', 'g4',
     'g8', 'e8', 'e4', 'f8', 'd8', 'd4', 'c8', 'e8', 'g8', 'g8', 'e8', 'e8', 'e4',
 ]  # fmt: skip
+TINY = ("--epochs", "3", "--units", "8")  # a real model, trained in a second
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path_factory, monkeypatch):
+    """Each test records its latest model in its own state directory, never the user's."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv(store.STATE_ENV, str(state))
+    return state
+
+
+def invoke(*args: str | Path):
+    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture
 def cli(tmp_path, monkeypatch):
     """Run melodygen in a fresh working directory; returns the click Result."""
     monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
+    return invoke
 
-    def run(*args: str | Path):
-        return runner.invoke(app, [str(a) for a in args])
 
-    return run
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory) -> dict[str, Path]:
+    """The chapter's four kinds, tiny, trained on nabiya once per session by ``compare``, which
+    writes a model directory for each (``train`` with the same options writes the same
+    bytes: test_train_cli). Tests that change a model work on a copy (``model_copy``)."""
+    root = tmp_path_factory.mktemp("trained")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(store.STATE_ENV, str(root / "state"))
+        result = invoke("compare", NABIYA, *TINY, "--out", root / "compare")
+    assert result.exit_code == 0, result.output
+    (root / "compare.stdout").write_text(result.stdout)
+    return {kind: root / "compare" / kind for kind in CHAPTER_KINDS}
+
+
+@pytest.fixture
+def model_copy(trained_models, tmp_path):
+    """A copy of a session model, recorded as the latest: ``model_copy("stateful")``."""
+
+    def copy(kind: str = "stateful") -> Path:
+        path = tmp_path / f"model-{kind}"
+        shutil.copytree(trained_models[kind], path)
+        store.record_latest(path)
+        return path
+
+    return copy
+
+
+def numpy_model(path: Path, kind: str = "stateful", units: int = 8, seed: int = 0) -> Path:
+    """A model directory written from random numpy weights, without TensorFlow: for tests of
+    loading, checking and composing that need no training."""
+    song = read_song(NABIYA)
+    vocab = Vocabulary.from_songs([song.tokens])
+    size = Size(units=units)
+    rng = np.random.default_rng(seed)
+    shapes = KINDS[kind].weight_shapes(size, len(vocab))
+    weights = tuple(rng.normal(0, 0.5, shape).astype(np.float32) for shape in shapes)
+    meta = store.Metadata(
+        model=kind, size=size, vocabulary=vocab.tokens, songs=(song,), seed=seed, epochs=0
+    )
+    model = Model(KINDS[kind], size, vocab, weights)
+    store.save(path, meta, model, {store.MODEL_FILE: b"not used without TensorFlow"})
+    return path
 
 
 def write(path: Path, text: str) -> Path:

@@ -63,11 +63,44 @@ def test_render_keeps_the_previous_file_on_error(cli, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_help_lists_the_contracts_commands(cli):
+def test_help_version_and_short_help(cli):
     result = cli("--help")
     assert result.exit_code == 0
     for command in ("train", "compose", "evaluate", "compare", "render", "import"):
-        assert command in result.output
+        assert f" {command} " in result.output
+    assert "docs/cli.md" in result.output
+    assert cli("-h").output == result.output
+    assert "--random-seed" in cli("train", "-h").output
+    assert "--seed " not in cli("train", "-h").output  # the old name is a hidden alias
+    from melodygen import __version__
+
+    version = cli("--version")
+    assert version.exit_code == 0 and version.stdout.strip() == f"melodygen {__version__}"
+
+
+def test_import_does_not_overwrite_without_force(cli, tmp_path):
+    assert cli("render", NABIYA, "-o", "n.mid").exit_code == 0
+    write(tmp_path / "n.txt", "c4 d4")
+    result = cli("import", "n.mid", "-o", "n.txt")
+    assert result.exit_code == 2
+    assert "n.txt: already exists (not overwritten): pass --force to overwrite it" in result.stderr
+    assert (tmp_path / "n.txt").read_text() == "c4 d4"
+    assert cli("import", "n.mid", "-o", "n.txt", "--force").exit_code == 0
+    assert read_song(tmp_path / "n.txt").tokens == read_song(NABIYA).tokens
+
+
+def test_outputs_melodygen_cannot_write_are_refused_first(cli, tmp_path):
+    for args in (["render", NABIYA, "-o", "x.wav"], ["import", NABIYA, "-o", "x.mid"]):
+        result = cli(*args)
+        assert result.exit_code == 2 and "cannot write ." in result.stderr, result.stderr
+    assert "must end in .mid or .midi" in cli("render", NABIYA, "-o", "x.wav").stderr
+    assert "must end in .txt" in cli("import", NABIYA, "-o", "x.mid").stderr
+    # an unwritable output is refused before the input is even read
+    result = cli("import", "missing.mid", "-o", "/proc/x.txt")
+    assert result.exit_code == 2 and "/proc/x.txt: cannot write" in result.stderr
+    result = cli("train", "missing.txt", "-o", "/proc/model")
+    assert result.exit_code == 2 and "/proc/model: cannot write" in result.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def run(*args: str, cwd=None) -> subprocess.CompletedProcess:

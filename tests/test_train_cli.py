@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 
-import keras
 import numpy as np
 import pretty_midi
 import pytest
 
-from conftest import CHAPTER_SEQ, NABIYA, SONGS, write
+from conftest import CHAPTER_SEQ, NABIYA, SONGS, TINY, write
+from melodygen import store
 from melodygen.midi import PPQ
 from melodygen.notation import read_song
 
-TINY = ("--epochs", "3", "--units", "8")
 FILES = {"model.keras", "weights.npz", "melodygen.json", "report.json", "loss.png",
          "one_step.mid", "one_step.txt", "full_song.mid", "full_song.txt"}  # fmt: skip
 
@@ -26,21 +26,24 @@ def midi_notes(path):
 
 
 @pytest.mark.parametrize("kind", ["mlp", "lstm", "stateful", "stateful-features"])
-def test_train_writes_the_model_directory(cli, tmp_path, kind):
-    result = cli("train", NABIYA, "--model", kind, *TINY)
-    assert result.exit_code == 0, result.output
-    out = tmp_path / "outputs" / f"nabiya-{kind}"
+def test_train_writes_the_model_directory(trained_models, kind):
+    out = trained_models[kind]
     assert {p.name for p in out.iterdir()} == FILES
-    assert (tmp_path / "outputs" / "latest").read_text().strip() == str(out)
-    assert "50" in result.stdout and kind in result.stdout  # the summary table
-
     report = json.loads((out / "report.json").read_text())
     assert report["model"] == kind and report["songs"] == ["nabiya"]
-    assert report["epochs_run"] == 3 and len(report["loss_history"]) == 3
+    assert report["epochs_run"] == 3 and len(report["history"]["loss"]) == 3
     assert report["predictions"] == 50
     assert report["accuracy"] == report["one_step_correct"] / 50
     assert 0 <= report["full_song_correct"] <= 50
-    assert report["final_loss"] == report["loss_history"][-1] > 0
+    assert report["final_loss"] == report["history"]["loss"][-1] > 0
+    training = report["measures"]["training"]
+    assert training["tokens"] == training["notes"] == 54 and training["songs"] == 1
+    assert 0 < training["bits_per_token"] < 20 and training["accuracy"] == report["accuracy"]
+    # the comparison table printed the same figures
+    stdout = (out.parent.parent / "compare.stdout").read_text()
+    row = next(line for line in stdout.splitlines() if f" {kind} " in line)
+    assert f"{report['one_step_correct']} of 50" in row
+    assert f"{training['bits_per_token']:.3f}" in row
 
     meta = json.loads((out / "melodygen.json").read_text())
     assert meta["vocabulary"][:14] == ["c4", "d4", "e4", "f4", "g4", "a4", "b4",
@@ -59,6 +62,9 @@ def test_train_writes_the_model_directory(cli, tmp_path, kind):
         assert lengths == [PPQ if t.endswith("4") else PPQ // 2 for t in tokens]
 
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from melodygen.training import setup_tensorflow
+
+    _, keras = setup_tensorflow()
     model = keras.models.load_model(out / "model.keras", safe_mode=True)
     with np.load(out / "weights.npz", allow_pickle=False) as npz:
         saved = [npz[f"arr_{i}"] for i in range(len(npz.files))]
@@ -66,53 +72,60 @@ def test_train_writes_the_model_directory(cli, tmp_path, kind):
         np.testing.assert_array_equal(a, b)
 
 
-def test_same_seed_gives_byte_identical_files(cli, tmp_path):
-    for out in ("a", "b"):
-        assert (
-            cli("train", NABIYA, "--model", "mlp", *TINY, "--seed", "3", "--out", out).exit_code
-            == 0
-        )
+def test_same_seed_gives_byte_identical_files(cli, trained_models, tmp_path, state_dir):
+    """train writes, byte for byte, what compare wrote for the same options; another seed
+    (through --seed, the old name of --random-seed) gives other weights."""
+    first = trained_models["mlp"]  # seed 5, the default
+    result = cli("train", NABIYA, "--model", "mlp", *TINY, "-o", "again")
+    assert result.exit_code == 0, result.output
+    assert "saved again/ (now the latest model)" in result.stdout
+    assert (state_dir / store.LATEST_FILE).read_text().strip() == str(tmp_path / "again")
+    report = json.loads((first / "report.json").read_text())
+    row = next(line for line in result.stdout.splitlines() if " mlp " in line)
+    assert f"{report['one_step_correct']} of 50" in row
     for name in FILES - {"report.json"}:
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
-    a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in "ab")
+        assert (first / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+    a, b = (json.loads((d / "report.json").read_text()) for d in (first, tmp_path / "again"))
     a.pop("train_seconds"), b.pop("train_seconds")
     assert a == b
-    assert cli("train", NABIYA, "--model", "mlp", *TINY, "--seed", "4", "--out", "c").exit_code == 0
-    assert (tmp_path / "c" / "weights.npz").read_bytes() != (
-        tmp_path / "a" / "weights.npz"
-    ).read_bytes()
+    result = cli("train", NABIYA, "--model", "mlp", *TINY, "--seed", "4", "--out", "other")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "other" / "melodygen.json").read_text())["seed"] == 4
+    assert (tmp_path / "other" / "weights.npz").read_bytes() != (first / "weights.npz").read_bytes()
 
 
-def test_train_on_a_directory_of_songs(cli, tmp_path):
-    songs = tmp_path / "songs"
+def test_train_on_a_directory_names_the_model_after_it(cli, tmp_path, state_dir):
+    songs = tmp_path / "tunes"
     songs.mkdir()
     for name in ("twinkle", "frere_jacques"):
-        (songs / f"{name}.txt").write_text((SONGS / f"{name}.txt").read_text())
-    result = cli("train", songs, *TINY, "--out", "both")
+        shutil.copy(SONGS / f"{name}.txt", songs)
+    result = cli("train", songs, "--epochs", "1", "--units", "4")
     assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "both" / "report.json").read_text())
+    out = tmp_path / "outputs" / "tunes-stateful"
+    assert (state_dir / store.LATEST_FILE).read_text().strip() == str(out)
+    report = json.loads((out / "report.json").read_text())
     assert report["songs"] == ["frere_jacques", "twinkle"]
     assert report["predictions"] == (32 - 4) + (42 - 4)
-    one_step = read_song(tmp_path / "both" / "one_step.txt")
+    assert report["measures"]["training"]["tokens"] == 32 + 42
+    one_step = read_song(out / "one_step.txt")
     assert len(one_step.notes) == 32 + 1 + 42  # a whole rest between the songs
-    meta = json.loads((tmp_path / "both" / "melodygen.json").read_text())
+    meta = json.loads((out / "melodygen.json").read_text())
     assert {"b-4", "c'2", "g2"} <= set(meta["vocabulary"])
 
 
-def test_evaluate_marks_wrong_notes_and_writes_midi(cli, tmp_path):
-    assert cli("train", NABIYA, "--model", "lstm", *TINY).exit_code == 0
+def test_evaluate_marks_wrong_notes_and_writes_midi(cli, model_copy, tmp_path):
+    model = model_copy("lstm")
     result = cli("evaluate")
     assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "outputs" / "nabiya-lstm" / "report.json").read_text())
+    assert f"model {model}" in result.stderr
+    report = json.loads((model / "report.json").read_text())
     assert f"one-step {report['one_step_correct']} of 50" in result.stdout
-    evaluated = tmp_path / "outputs" / "nabiya-lstm" / "evaluate"
+    wrong = 50 - report["one_step_correct"] + 50 - report["full_song_correct"]
+    assert result.stdout.count("*") - result.stdout.splitlines()[0].count("*") == wrong
+    evaluated = model / "evaluate"
     assert {p.name for p in evaluated.iterdir()} == {
-        "one_step.mid",
-        "one_step.txt",
-        "full_song.mid",
-        "full_song.txt",
-        "nabiya.png",
-    }
+        "one_step.mid", "one_step.txt", "full_song.mid", "full_song.txt", "nabiya.png",
+    }  # fmt: skip
     assert len(midi_notes(evaluated / "full_song.mid")) == 54
     # another song the model can read, and one with notes it never saw
     write(tmp_path / "other.txt", "g8 e8 e4 f8 d8 d4 c8 d8 e8 f8 g8")
@@ -121,18 +134,23 @@ def test_evaluate_marks_wrong_notes_and_writes_midi(cli, tmp_path):
     assert read_song(tmp_path / "other" / "one_step.txt").tokens[:4] == ["g8", "e8", "e4", "f8"]
     write(tmp_path / "sharp.txt", "g8 e8 e4 f#8 d8 d4")
     result = cli("evaluate", "sharp.txt")
-    assert result.exit_code == 2 and "'f#8' is not in the model's vocabulary" in result.stderr
+    assert result.exit_code == 2
+    assert "sharp.txt: token 'f#8' is not in the model's vocabulary" in result.stderr
 
 
-def test_compare_trains_the_four_models(cli, tmp_path):
-    result = cli("compare", NABIYA, "--epochs", "2", "--units", "8")
-    assert result.exit_code == 0, result.output
-    out = tmp_path / "outputs" / "compare-nabiya"
+def test_compare_trains_the_four_models(trained_models):
+    out = trained_models["mlp"].parent
+    stdout = (out.parent / "compare.stdout").read_text()
+    assert "the chapter's comparison" in stdout
     summary = json.loads((out / "compare.json").read_text())
     assert [r["model"] for r in summary] == ["mlp", "lstm", "stateful", "stateful-features"]
-    for kind in ("mlp", "lstm", "stateful", "stateful-features"):
-        assert kind in result.stdout
-        assert {p.name for p in (out / kind).iterdir()} == FILES
+    for r in summary:
+        assert r["epochs_run"] == 3 and r["predictions"] == 50 and "history" not in r
+        assert r == {
+            k: v
+            for k, v in json.loads((out / r["model"] / "report.json").read_text()).items()
+            if k != "history"
+        }
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
 
 

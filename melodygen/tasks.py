@@ -1,0 +1,261 @@
+"""What each command does, as one library call: read, compute, write, return the results.
+
+The CLI adds options and rendering around these; they never print. Training imports
+TensorFlow (through training.py) only once the inputs have been read and checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from melodygen import encoding, midi, notation, plots, store
+from melodygen.errors import BadInput
+from melodygen.evaluation import Evaluation, Report, evaluate
+from melodygen.files import (
+    atomic_directory,
+    check_directory_target,
+    check_file_target,
+    read_bytes,
+    write_atomic,
+)
+from melodygen.generation import Pick, compose
+from melodygen.models import CHAPTER_KINDS, Model
+from melodygen.notation import Note, Song, format_song
+
+OUTPUTS = Path("outputs")  # where models go by default, under the working directory
+MIDI_SUFFIXES = (".mid", ".midi")
+
+
+def check_output(path: Path, suffixes: Sequence[str], overwrite: bool = True) -> None:
+    """Refuse, before any work, an output melodygen cannot write or a path it cannot write to."""
+    if path.suffix.lower() not in suffixes:
+        raise BadInput(
+            f"{path}: cannot write {path.suffix or 'a file without an extension'}: "
+            f"the output must end in {' or '.join(suffixes)}",
+            parameter="out",
+        )
+    check_file_target(path, overwrite)
+
+
+def read_songs(paths: Sequence[Path]) -> list[Song]:
+    return [song for path in paths for song in notation.read_songs(path)]
+
+
+def default_dir(paths: Sequence[Path], kind: str) -> Path:
+    """outputs/NAME-KIND, NAME the first song file's stem or the directory's name."""
+    first = Path(os.path.abspath(paths[0]))
+    return OUTPUTS / f"{first.name if first.is_dir() else first.stem}-{kind}"
+
+
+def _predictions_song(
+    songs: Sequence[Song], token_lists: Sequence[Sequence[str]], name: str
+) -> Song:
+    """The predictions of every song as one song, a whole rest between songs, with the first
+    song's tempo, time signature and program."""
+    notes: list[Note] = []
+    for i, tokens in enumerate(token_lists):
+        if i:
+            notes.append(Note(None, 1))
+        notes += [notation.parse_token(t) for t in tokens]
+    first = songs[0]
+    return Song(
+        tuple(notes),
+        name=name,
+        title=f"{first.title or first.name} ({name})",
+        tempo=first.tempo,
+        time=first.time,
+        program=first.program,
+    )
+
+
+def prediction_files(model: Model, evaluation: Evaluation) -> dict[str, bytes]:
+    """one_step.mid/.txt and full_song.mid/.txt: every song's predictions, aligned with it."""
+    files = {}
+    songs = [s.song for s in evaluation.songs]
+    for mode in ("one_step", "full_song"):
+        tokens = [[model.vocab.tokens[i] for i in getattr(s, mode)] for s in evaluation.songs]
+        song = _predictions_song(songs, tokens, mode)
+        files[f"{mode}.txt"] = format_song(song).encode()
+        files[f"{mode}.mid"] = midi.song_to_midi(song)
+    return files
+
+
+@dataclass(frozen=True)
+class Trained:
+    path: Path
+    report: Report
+
+
+def train(
+    paths: Sequence[Path], config, out: Path | None = None, on_epochs: Callable | None = None
+) -> Trained:
+    """Read the songs, train ``config`` (a training.TrainConfig), evaluate the model on its
+    songs and write the model directory; it becomes the latest model."""
+    out = out or default_dir(paths, config.model)
+    check_directory_target(out)
+    check_directory_target(store.state_dir())  # where the latest model will be recorded
+    songs = read_songs(paths)
+    encoding.require_windows(songs, config.window)
+    report = _train_into(out, songs, config, on_epochs)
+    store.record_latest(out)
+    return Trained(out, report)
+
+
+def _train_into(path: Path, songs: Sequence[Song], config, on_epochs) -> Report:
+    from melodygen import training  # TensorFlow: only once the inputs are known to be good
+
+    trained = training.train(songs, config, on_epochs)
+    model, history = trained.model, trained.history
+    evaluation = evaluate(model, songs)
+    report = Report(
+        model=config.model,
+        songs=[s.name for s in songs],
+        epochs=config.epochs,
+        epochs_run=history.epochs_run,
+        perfect_at=history.perfect_at,
+        train_seconds=history.seconds,
+        seed=config.seed,
+        units=config.units,
+        window=config.window,
+        training=evaluation.overall,
+        loss_history=history.loss,
+        accuracy_history=history.accuracy,
+    )
+    meta = store.Metadata(
+        model=config.model,
+        size=config.size,
+        vocabulary=model.vocab.tokens,
+        songs=tuple(songs),
+        seed=config.seed,
+        epochs=config.epochs,
+    )
+    title = f"{config.model} on {', '.join(s.name for s in songs[:3])}" + (
+        f" and {len(songs) - 3} more" if len(songs) > 3 else ""
+    )
+    files = {
+        store.MODEL_FILE: training.keras_file(trained.keras_model),
+        store.REPORT_FILE: json.dumps(report.to_json(), indent=2).encode() + b"\n",
+        store.LOSS_PLOT: plots.loss_plot({config.model: (history.loss, history.accuracy)}, title),
+        **prediction_files(model, evaluation),
+    }
+    store.save(path, meta, model, files)
+    return report
+
+
+@dataclass(frozen=True)
+class Compared:
+    path: Path
+    reports: list[Report]
+
+
+def compare(
+    paths: Sequence[Path], config, out: Path | None = None, on_epochs: Callable | None = None
+) -> Compared:
+    """Train the chapter's four models on the songs with the same settings, as the chapter
+    compares them: a model directory each, one plot of the four loss curves."""
+    from dataclasses import replace
+
+    first = Path(os.path.abspath(paths[0]))
+    out = out or OUTPUTS / f"compare-{first.name if first.is_dir() else first.stem}"
+    check_directory_target(out)
+    songs = read_songs(paths)
+    encoding.require_windows(songs, config.window)
+    reports = []
+    with atomic_directory(out) as tmp:
+        for kind in CHAPTER_KINDS:
+            step = on_epochs(kind) if on_epochs else None
+            reports.append(_train_into(tmp / kind, songs, replace(config, model=kind), step))
+        curves = {r.model: (r.loss_history, r.accuracy_history) for r in reports}
+        title = f"the four models on {songs[0].name}"
+        (tmp / "compare.png").write_bytes(plots.loss_plot(curves, title))
+        summary = [{k: v for k, v in r.to_json().items() if k != "history"} for r in reports]
+        (tmp / "compare.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return Compared(out, reports)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    loaded: store.Loaded
+    evaluation: Evaluation
+    out: Path
+    written: list[str]
+
+
+def evaluate_songs(
+    model_dir: Path | None, paths: Sequence[Path], out: Path | None = None
+) -> Evaluated:
+    """The model against songs (default: its training songs): measures, the one-step and
+    full-song predictions as MIDI and text, and a picture per song."""
+    loaded = store.load(model_dir)
+    songs = read_songs(paths) if paths else list(loaded.meta.songs)
+    out = out or loaded.path / "evaluate"
+    check_directory_target(out)
+    model = loaded.model
+    for song in songs:
+        for token in song.tokens:
+            try:
+                model.vocab.index(token)
+            except BadInput as e:
+                raise BadInput(f"{song.source}: {e}") from None
+    evaluation = evaluate(model, songs)
+    files = prediction_files(model, evaluation)
+    for s in evaluation.songs:
+        rows = {
+            "one-step": [model.vocab.tokens[i] for i in s.one_step],
+            "full song": [model.vocab.tokens[i] for i in s.full_song],
+        }
+        title = f"{model.kind.name} on {s.song.name}"
+        files[f"{s.song.name}.png"] = plots.prediction_plot(s.song.tokens, rows, s.window, title)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        write_atomic(out / name, data)
+    return Evaluated(loaded, evaluation, out, sorted(files))
+
+
+@dataclass(frozen=True)
+class Composed:
+    loaded: store.Loaded
+    song: Song
+
+
+def compose_song(
+    model_dir: Path | None,
+    seed: str,
+    length: int,
+    pick: Pick,
+    out: Path | None = None,
+    tempo: float | None = None,
+    program: int | None = None,
+    source: str = "seed",
+) -> Composed:
+    """Continue the seed (tokens as written, e.g. ``g8,e8,e4,f8``; errors name ``source``)
+    with a trained model and write it as MIDI to ``out``."""
+    if out is not None:
+        check_output(out, MIDI_SUFFIXES)
+    loaded = store.load(model_dir)
+    notes = notation.parse_tokens(seed, source=source)
+    like = loaded.meta.songs[0] if loaded.meta.songs else None
+    song = compose(
+        loaded.model, notes, length, pick, like=like, name=out.stem if out else "composed"
+    )
+    if out is not None:
+        write_atomic(out, midi.song_to_midi(song, tempo=tempo, program=program))
+    return Composed(loaded, song)
+
+
+def render(song_path: Path, out: Path, tempo: float | None, program: int | None) -> Song:
+    check_output(out, MIDI_SUFFIXES)
+    song = notation.read_song(song_path)
+    write_atomic(out, midi.song_to_midi(song, tempo=tempo, program=program))
+    return song
+
+
+def import_midi(midi_path: Path, out: Path, force: bool = False) -> Song:
+    check_output(out, (".txt",), overwrite=force)
+    song = midi.midi_to_song(read_bytes(midi_path, "MIDI file"), str(midi_path), midi_path.stem)
+    write_atomic(out, notation.format_song(song))
+    return song
