@@ -142,24 +142,27 @@ class Trainer:
 
     def __init__(self, model, kind: Kind, data: Dataset, seed: int) -> None:
         tf, keras = setup_tensorflow()
-        self.tf = tf
+        self.tf, self.keras = tf, keras
         self.model, self.kind, self.seed = model, kind, seed
         self.optimizer = keras.optimizers.Adam()  # the chapter's optimizer="adam" defaults
         self.optimizer.build(model.trainable_variables)
-        self.loss_fn = keras.losses.CategoricalCrossentropy()
         self.x = tf.constant(data.x)
         self.y = tf.constant(data.y_one_hot)
         self.keep = tf.constant(1.0 - data.song_starts, tf.float32)  # 0 at each song's start
         self.n = len(data.y)
         self._step = tf.function(self._train_step, jit_compile=True)
         self._predict = tf.function(self._predict_step, jit_compile=True)
-        self._run = tf.function(
-            self._run_epochs,
-            input_signature=[
-                tf.TensorSpec([None, self.n], tf.int32),  # window order, one row per epoch
-                tf.TensorSpec([], tf.bool),  # stop at the first perfect epoch
-            ],
-        )
+        self._runs = {}  # stop-when-perfect or not -> compiled loop (compiled when first used)
+
+    def _run(self, orders, stop_when_perfect: bool):
+        if stop_when_perfect not in self._runs:
+            tf = self.tf
+            order = tf.TensorSpec([None, self.n], tf.int32)  # window order, one row per epoch
+            self._runs[stop_when_perfect] = tf.function(
+                functools.partial(self._run_epochs, stop_when_perfect=stop_when_perfect),
+                input_signature=[order],
+            )
+        return self._runs[stop_when_perfect](orders)
 
     def _keep_state(self, keep):
         """Multiply the LSTM state by ``keep`` (0 resets it): inside the compiled step this costs
@@ -169,16 +172,20 @@ class Trainer:
                 for state in layer.states:
                     state.assign(state * keep)
 
-    def _train_step(self, x, y, keep):
+    def _train_step(self, x, y, keep, weight):
+        """One Adam update on a batch; ``weight`` is 0 for the rows that pad Keras's last,
+        smaller batch to the full size (one compiled shape), so the loss is the mean over the
+        real rows, as fit computes it."""
         tf = self.tf
         self._keep_state(keep)
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             p = self.model(x, training=True)
-            loss = self.loss_fn(y, p)
+            losses = self.keras.losses.categorical_crossentropy(y, p)
+            loss = tf.reduce_sum(losses * weight) / tf.reduce_sum(weight)
         self.optimizer.apply(tape.gradient(loss, variables), variables)
-        right = tf.reduce_sum(tf.cast(tf.argmax(p, -1) == tf.argmax(y, -1), tf.float32))
-        return loss, right
+        right = tf.cast(tf.argmax(p, -1) == tf.argmax(y, -1), tf.float32)
+        return loss, tf.reduce_sum(right * weight)
 
     def _predict_step(self, x, keep):
         self._keep_state(keep)
@@ -200,35 +207,30 @@ class Trainer:
         reset_states(self.model)
         return right
 
-    def _run_epochs(self, orders, stop_when_perfect):
+    def _run_epochs(self, orders, stop_when_perfect: bool):
         tf = self.tf
         n, batch = self.n, self.kind.batch_size
-        full, rest = divmod(n, batch)
+        batches = -(-n // batch)
+        # Keras's last batch is smaller: pad it with weight-0 rows to one compiled shape.
+        weights = tf.reshape(tf.range(batches * batch) < n, (batches, batch))
+        weights = tf.cast(weights, tf.float32)
         losses = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
         accuracies = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
         perfect = tf.constant(False)
         for e in tf.range(tf.shape(orders)[0]):
             total_loss, total_right = tf.constant(0.0), tf.constant(0.0)
-            order = orders[e]
-            if self.kind.stateful:  # batch 1, in song order, state carried between windows;
-                # keep[0] is 0, so the state is reset at each epoch, as after the chapter's fit
-                for i in tf.range(n):
-                    loss, right = self._step(self.x[i][None], self.y[i][None], self.keep[i])
-                    total_loss += loss
-                    total_right += right
-            else:
-                batches = tf.reshape(order[: full * batch], (full, batch))
-                for b in tf.range(full):
-                    x, y = tf.gather(self.x, batches[b]), tf.gather(self.y, batches[b])
-                    loss, right = self._step(x, y, tf.constant(1.0))  # no state to keep
-                    total_loss += loss * batch
-                    total_right += right
-                if rest:  # Keras's last, smaller batch
-                    tail = order[full * batch :]
-                    x, y = tf.gather(self.x, tail), tf.gather(self.y, tail)
-                    loss, right = self._step(x, y, tf.constant(1.0))  # no state to keep
-                    total_loss += loss * rest
-                    total_right += right
+            order = tf.reshape(tf.pad(orders[e], [[0, batches * batch - n]]), (batches, batch))
+            # A stateful kind trains on batch 1 in song order, the state carried between
+            # windows; keep is 0 at each song's first window, so the state is reset at each
+            # epoch, as after the chapter's fit, and between songs. Stateless kinds keep 1.
+            for b in tf.range(batches):
+                rows = order[b]
+                keep = self.keep[rows[0]] if self.kind.stateful else tf.constant(1.0)
+                loss, right = self._step(
+                    tf.gather(self.x, rows), tf.gather(self.y, rows), keep, weights[b]
+                )
+                total_loss += loss * tf.reduce_sum(weights[b])
+                total_right += right
             losses = losses.write(e, total_loss / n)
             accuracies = accuracies.write(e, total_right / n)
             if stop_when_perfect:
@@ -259,9 +261,7 @@ class Trainer:
                 [epoch_order(self.seed, e, self.n, self.kind) for e in range(first, first + count)]
             )
             tick = time.perf_counter()
-            losses, accuracies, perfect = self._run(
-                tf.constant(orders, tf.int32), tf.constant(until_perfect)
-            )
+            losses, accuracies, perfect = self._run(tf.constant(orders, tf.int32), until_perfect)
             history.loss += [float(v) for v in losses.numpy()]
             history.accuracy += [float(v) for v in accuracies.numpy()]
             if bool(perfect):
