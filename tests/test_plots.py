@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 from conftest import CHAPTER_SEQ
 from melodygen import plots
 
 
 def test_piano_roll_labels_every_used_pitch_and_separates_repeated_notes():
     truth = CHAPTER_SEQ[:12]  # g8 e8 e4 f8 d8 d4 c8 d8 e8 f8 g8 g8
-    predicted = truth[:4] + ["b8"] + truth[5:]  # one wrong note, a pitch the song lacks
+    predicted = [*truth[:4], "b8", *truth[5:]]  # one wrong note, a pitch the song lacks
     fig = plots.prediction_figure(truth, {"one-step": predicted}, 4, "test")
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
@@ -17,7 +19,7 @@ def test_piano_roll_labels_every_used_pitch_and_separates_repeated_notes():
         (p.get_x(), p.get_width(), p.get_y()) for p in ax.patches if p.get_height() == 0.6
     )
     assert len(predicted_bars) == len(truth)
-    for (x1, w1, y1), (x2, _, y2) in zip(predicted_bars, predicted_bars[1:], strict=False):
+    for (x1, w1, y1), (x2, _, y2) in itertools.pairwise(predicted_bars):
         if y1 == y2:  # a repeated note (e8 e4, g8 g8): a visible gap before the next
             assert x1 + w1 < x2 - 0.1
     assert "1 of 8 wrong" in ax.get_title()
