@@ -7,6 +7,7 @@ at module level, so ``--help``, ``render``, ``import`` and ``compose`` answer at
 from __future__ import annotations
 
 import enum
+import json
 import os
 import secrets
 import signal
@@ -28,7 +29,7 @@ from melodygen import __version__, tasks
 from melodygen.errors import BadInput, Interrupted, MelodygenError
 from melodygen.evaluation import Measures, Report
 from melodygen.generation import sampler
-from melodygen.models import DEFAULT_UNITS, DEFAULT_WINDOW, KINDS
+from melodygen.models import DEFAULT_ORDER, DEFAULT_UNITS, DEFAULT_WINDOW, KINDS
 
 INTERRUPTED = 128  # the shell's status for a command stopped by a signal is 128 + its number
 LOG_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
@@ -223,6 +224,11 @@ class _Progress:
             if not history.epochs_run:
                 return
             status = f"loss {history.loss[-1]:.4f}  epoch accuracy {history.accuracy[-1]:.0%}"
+            if history.valid_loss:
+                status += (
+                    f"  held-out: loss {history.valid_loss[-1]:.4f} accuracy "
+                    f"{history.valid_accuracy[-1]:.0%} {history.valid_bits[-1]:.3f} bits/token"
+                )
             self.bar.update(task, completed=history.epochs_run, status=status)
             done = history.epochs_run >= epochs or history.perfect_at is not None
             if not self.console.is_terminal and (done or history.seconds - logged[0] >= LOG_EVERY):
@@ -256,18 +262,73 @@ def _results_table(reports: list[Report]) -> Table:
     return table
 
 
-def _config(model: str, window: int, units: int, epochs: int, seed: int, until_perfect: bool):
+def _measures_table(rows: dict[str, Measures]) -> Table:
+    """The measures (docs/cli.md) of some groups of songs, one row each."""
+    table = Table(box=box.MINIMAL_HEAVY_HEAD, pad_edge=False, collapse_padding=True)
+    columns = ("songs", "n", "tokens", "accuracy", "bits/token", "pitch bits/note", "dur. bits")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "songs" else "right", no_wrap=True)
+    for name, m in rows.items():
+        table.add_row(
+            name,
+            f"{m.songs:,}",
+            f"{m.tokens:,}",
+            f"{m.accuracy:.2%}",
+            f"{m.bits_per_token:.3f}",
+            f"{m.pitch_bits_per_note:.3f}",
+            f"{m.duration_bits_per_token:.3f}",
+        )
+    return table
+
+
+def _skipped(skipped: list, total: int) -> None:
+    """One warning per song left out (ten at most), then the summary line."""
+    if not skipped:
+        return
+    console = _stderr()
+    for s in skipped[:10]:
+        console.print(f"[yellow]warning:[/] skipped {escape(s.path)}: {escape(s.reason)}")
+    if len(skipped) > 10:
+        console.print(f"[yellow]warning:[/] and {len(skipped) - 10} more")
+    console.print(
+        f"used {total - len(skipped):,} of {total:,} songs; skipped {len(skipped):,}, "
+        "listed in report.json"
+    )
+
+
+def _config(**options: Any):
     from melodygen.training import TrainConfig  # no TensorFlow: it loads when training starts
 
-    return TrainConfig(model, window, units, epochs, seed, until_perfect)
+    return TrainConfig(**options)
+
+
+Valid = Annotated[
+    float | None,
+    typer.Option(
+        min=0,
+        max=0.5,
+        help="Share of songs held out to measure the model (default 0.1 from 20 songs on, else 0);"
+        " a song is held out when the CRC-32 of its file name is 0 mod round(1/VALID).",
+    ),
+]
+Patience = Annotated[
+    int | None,
+    typer.Option(min=1, help="Stop after N epochs without a better held-out loss; keep the best."),
+]
+Batch = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=4096,
+        help="Windows per step (stateful models: songs side by side); default: the chapter's.",
+    ),
+]
 
 
 @app.command()
 def train(
     songs: Songs,
-    model: Annotated[
-        ModelName, typer.Option(help="The model kind (docs/cli.md).")
-    ] = DEFAULT_MODEL,
+    model: Annotated[ModelName, typer.Option(help="The model kind (docs/cli.md).")] = DEFAULT_MODEL,
     window: Window = DEFAULT_WINDOW,
     epochs: Epochs = 2000,
     units: Units = DEFAULT_UNITS,
@@ -280,15 +341,45 @@ def train(
     until_perfect: Annotated[
         bool, typer.Option(help="Stop once every window and the full song are right.")
     ] = False,
+    valid: Valid = None,
+    patience: Patience = None,
+    batch: Batch = None,
+    order: Annotated[
+        int, typer.Option(min=1, max=64, help="ngram: the longest n-gram counted.")
+    ] = DEFAULT_ORDER,
+    strict: Annotated[
+        bool, typer.Option(help="Stop at the first unusable song in a directory.")
+    ] = False,
 ) -> None:
     """Train a model on songs and save it as the latest model."""
-    config = _config(model.value, window, units, epochs, seed or random_seed, until_perfect)
+    config = _config(
+        model=model.value,
+        window=window,
+        units=units,
+        epochs=epochs,
+        seed=seed or random_seed,
+        until_perfect=until_perfect,
+        batch=batch,
+        patience=patience,
+        order=order,
+    )
     with _Progress(_stderr()) as progress:
-        trained = tasks.train(songs, config, out, progress.task(model.value, epochs))
+        trained = tasks.train(
+            songs, config, out, progress.task(model.value, epochs), valid, strict, _skipped
+        )
+    report = trained.report
     console = _stdout()
-    console.print(_results_table([trained.report]))
-    if trained.report.perfect_at is not None:
-        console.print(f"perfect after {trained.report.perfect_at} epochs")
+    console.print(_results_table([report]))
+    groups = {"training": report.training}
+    if report.validation:
+        groups["held out"] = report.validation
+    console.print(_measures_table(groups))
+    if report.perfect_at is not None:
+        console.print(f"perfect after {report.perfect_at} epochs")
+    if report.best_epoch is not None:
+        console.print(f"kept the weights of epoch {report.best_epoch} (best held-out loss)")
+    if report.epochs_run:
+        console.print(f"{report.tokens_per_second:,.0f} training tokens per second")
     console.print(f"saved {escape(str(trained.path))}/ (now the latest model)")
 
 
@@ -332,23 +423,43 @@ def evaluate(
     out: Annotated[
         Path | None, typer.Option(help="Where to write (default: MODEL/evaluate).")
     ] = None,
+    held_out: Annotated[
+        bool, typer.Option(help="Only the given songs the model held out in training.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the measures as JSON.")] = False,
+    each_song: Annotated[
+        bool, typer.Option("--songs", help="Print each song's predictions, wrong notes marked.")
+    ] = False,
+    png: Annotated[bool, typer.Option(help="Also write a piano roll of each song.")] = False,
 ) -> None:
-    """Predict songs one step at a time and whole; mark the wrong notes; write MIDI."""
-    result = tasks.evaluate_songs(model, songs or [], out)
-    vocab = result.loaded.model.vocab
+    """Measure a model on songs; predict them one step at a time and whole; write MIDI."""
+    result = tasks.evaluate_songs(model, songs or [], out, held_out, png)
     _stderr().print(f"model {escape(str(result.loaded.path))}")
+    _skipped(result.skipped, len(result.evaluation.songs) + len(result.skipped))
+    evaluation = result.evaluation
+    if as_json:
+        print(json.dumps({
+            "model": str(result.loaded.path),
+            "measures": evaluation.overall.to_json(),
+            "songs": [{"name": s.song.name, **s.measures.to_json()} for s in evaluation.songs],
+        }, indent=2))  # fmt: skip
+        return
+    vocab = result.loaded.model.vocab
     console = _stdout()
-    console.print(f"wrong notes are red and marked {WRONG_MARK}; the given window is dimmed\n")
-    for s in result.evaluation.songs:
-        console.print(
-            f"[bold]{escape(s.song.title or s.song.name)}[/]: {_measures_line(s.measures)}"
-        )
-        rows = {
-            "one-step": [vocab.tokens[i] for i in s.one_step],
-            "full song": [vocab.tokens[i] for i in s.full_song],
-        }
-        _aligned(console, s.song.tokens, rows, s.window)
-    console.print(f"wrote {', '.join(result.written)} to {escape(str(result.out))}/")
+    if each_song or len(evaluation.songs) == 1:
+        console.print(f"wrong notes are red and marked {WRONG_MARK}; the given window is dimmed\n")
+        for s in evaluation.songs:
+            title = escape(s.song.title or s.song.name)
+            console.print(f"[bold]{title}[/]: {_measures_line(s.measures)}")
+            rows = {
+                "one-step": s.tokens("one_step", vocab),
+                "full song": s.tokens("full_song", vocab),
+            }
+            _aligned(console, s.song.tokens, rows, s.window)
+    console.print(_measures_table({"songs" if not held_out else "held out": evaluation.overall}))
+    console.print(f"wrote {', '.join(result.written[:6])}" + (
+        f" and {len(result.written) - 6} more" if len(result.written) > 6 else ""
+    ) + f" to {escape(str(result.out))}/")  # fmt: skip
 
 
 @app.command()
@@ -359,15 +470,18 @@ def compare(
     seed: SeedAlias = None,
     units: Units = DEFAULT_UNITS,
     window: Window = DEFAULT_WINDOW,
+    valid: Valid = None,
     out: Annotated[
         Path | None,
         typer.Option("-o", "--out", help="Where to write (default: outputs/compare-SONG)."),
     ] = None,
 ) -> None:
     """Train the chapter's four models on one song and compare them, as the chapter does."""
-    config = _config("stateful", window, units, epochs, seed or random_seed, False)
+    config = _config(window=window, units=units, epochs=epochs, seed=seed or random_seed)
     with _Progress(_stderr()) as progress:
-        compared = tasks.compare(songs, config, out, lambda kind: progress.task(kind, epochs))
+        compared = tasks.compare(
+            songs, config, out, lambda kind: progress.task(kind, epochs), valid
+        )
     console = _stdout()
     console.print(_results_table(compared.reports))
     console.print(

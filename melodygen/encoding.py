@@ -2,34 +2,45 @@
 
 - Vocabulary: the chapter's fourteen ``code2idx`` tokens first, in the chapter's order, then every
   other token the training songs use, longest first, then from low to high pitch, rests after
-  notes of the same length (ties broken by spelling).
-- ``index`` inputs (mlp, lstm, stateful): the token's index / (vocabulary size - 1), as the chapter
-  divides by 13.
+  notes of the same length (ties broken by spelling), then the special entries the model kind
+  uses: ``<end>`` (a song's end, for models that learn where tunes stop) and ``<unk>`` (any
+  token the training songs do not use).
+- ``index`` inputs (mlp, lstm, stateful): the token's index / (song tokens - 1), as the chapter
+  divides by 13; ``<unk>`` is the value after the last token.
 - ``features`` inputs (stateful-features): (pitch, duration) equal to the chapter's
   ``code2features`` on its tokens: pitch = diatonic steps above middle C / 6 (c..b = 0..1; an
   octave adds 7/6; a sharp adds half a step, 1/12, a flat takes it away); duration =
   -log2(beats) (quarter 0, eighth 1, half -1, sixteenth 2, a dot makes it smaller). A rest has
-  the duration of its length and pitch REST_STEPS / 6, off the half-step grid so that no note
-  has the same features.
+  the duration of its length and pitch REST_STEPS / 6, ``<unk>`` pitch UNKNOWN_STEPS / 6: values
+  off the half-step grid, so that no note has the same features.
 - Labels: one-hot over the vocabulary.
+
+An unseen token is scored as ``<unk>`` spread evenly over the notation's sounds it could be:
+P(token) = P(<unk>) / SOUNDS, where SOUNDS = 129 pitch-or-rest classes x 18 lengths.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
 from melodygen.errors import BadInput
-from melodygen.notation import LETTERS, MIDDLE_C_OCTAVE, Note, Song, parse_token
+from melodygen.notation import LENGTHS, LETTERS, MIDDLE_C_OCTAVE, Note, Song, parse_token
 
 CHAPTER_TOKENS = tuple(f"{letter}{d}" for d in (4, 8) for letter in LETTERS)  # code2idx order
 MAX_SCALE_VALUE = 6.0  # the chapter's max_scale_value: b is 6 steps above c
 REST_STEPS = -1.25  # a rest's pitch, in diatonic steps: between B3 (-1) and B-3 (-1.5)
+UNKNOWN_STEPS = -1.75  # <unk>'s: between B-3 (-1.5) and A3 (-2)
 INPUT_KINDS = ("index", "features")
+END = "<end>"  # after a song's last token
+UNKNOWN = "<unk>"  # any token the training songs do not use
+SPECIALS = (END, UNKNOWN)  # in this order, after the tokens
+PITCH_CLASSES = 129  # MIDI pitches 0-127 and the rest
+SOUNDS = PITCH_CLASSES * len(LENGTHS)  # what <unk> stands for: every pitch-or-rest x length
 
 
 def _order(token: str) -> tuple:
@@ -40,34 +51,76 @@ def _order(token: str) -> tuple:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    tokens: tuple[str, ...]
+    tokens: tuple[str, ...]  # song tokens, then the specials this model uses (SPECIALS order)
 
     @classmethod
-    def from_songs(cls, songs: Sequence[Sequence[str]]) -> Vocabulary:
+    def from_songs(
+        cls, songs: Iterable[Sequence[str]], specials: Sequence[str] = (UNKNOWN,)
+    ) -> Vocabulary:
         used = {t for song in songs for t in song}
         extra = sorted(used - set(CHAPTER_TOKENS), key=_order)
-        return cls(CHAPTER_TOKENS + tuple(extra))
+        return cls(CHAPTER_TOKENS + tuple(extra) + tuple(s for s in SPECIALS if s in specials))
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     @cached_property
+    def specials(self) -> tuple[str, ...]:
+        return tuple(t for t in self.tokens if t in SPECIALS)
+
+    @property
+    def song_tokens(self) -> int:
+        """How many entries are tokens a song can hold (the specials come after them)."""
+        return len(self.tokens) - len(self.specials)
+
+    @cached_property
     def notes(self) -> tuple[Note, ...]:
-        return tuple(parse_token(t) for t in self.tokens)
+        """The Note of each song token (specials have none)."""
+        return tuple(parse_token(t) for t in self.tokens[: self.song_tokens])
 
     @cached_property
     def _indices(self) -> dict[str, int]:
         return {t: i for i, t in enumerate(self.tokens)}
 
+    def get(self, token: str) -> int | None:
+        return self._indices.get(token)
+
+    @property
+    def unknown(self) -> int | None:
+        return self.get(UNKNOWN)
+
+    @property
+    def end(self) -> int | None:
+        return self.get(END)
+
     def index(self, token: str, parameter: str | None = None) -> int:
-        try:
-            return self._indices[token]
-        except KeyError:
+        """A token the model must know (a seed); BadInput listing what it knows otherwise."""
+        index = self.get(token)
+        if index is None or token in SPECIALS:
+            allowed = " ".join(self.tokens[: self.song_tokens])
             raise BadInput(
-                f"token {token!r} is not in the model's vocabulary "
-                f"(allowed: {' '.join(self.tokens)})",
+                f"token {token!r} is not in the model's vocabulary (allowed: {allowed})",
                 parameter,
-            ) from None
+            )
+        return index
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        """Song tokens to indices; a token the vocabulary lacks becomes <unk>."""
+        unknown = self.unknown
+        return [self._indices.get(t, unknown) for t in tokens]  # type: ignore[misc]
+
+    def check(self) -> None:
+        """ValueError unless every entry is a canonical token or a special, specials last."""
+        if not self.tokens or len(set(self.tokens)) != len(self.tokens):
+            raise ValueError("the vocabulary must be non-empty, without repeats")
+        if self.tokens[self.song_tokens :] != self.specials or not self.song_tokens:
+            raise ValueError(f"special entries {', '.join(SPECIALS)} go after the tokens, once")
+        for token in self.tokens[: self.song_tokens]:
+            try:
+                if parse_token(token).token != token:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"vocabulary entry {token!r} is not a token") from None
 
 
 def note_to_features(note: Note) -> tuple[float, float]:
@@ -80,33 +133,50 @@ def note_to_features(note: Note) -> tuple[float, float]:
 
 
 def input_table(vocab: Vocabulary, inputs: str) -> np.ndarray:
-    """Model input for each vocabulary index: (vocabulary size, features) float32."""
+    """Model input for each vocabulary index: (vocabulary size, features) float32. <end> is
+    never an input; its row is zeros."""
+    n = vocab.song_tokens
     if inputs == "index":
-        scale = max(len(vocab) - 1, 1)  # the chapter's max_idx_value = 13
-        return (np.arange(len(vocab), dtype=np.float64) / scale)[:, None].astype(np.float32)
+        scale = max(n - 1, 1)  # the chapter's max_idx_value = 13
+        table = np.zeros((len(vocab), 1))
+        table[:n, 0] = np.arange(n) / scale
+        if vocab.unknown is not None:
+            table[vocab.unknown, 0] = n / scale
+        return table.astype(np.float32)
     if inputs == "features":
-        return np.array([note_to_features(parse_token(t)) for t in vocab.tokens], dtype=np.float32)
+        table = np.zeros((len(vocab), 2))
+        table[:n] = [note_to_features(note) for note in vocab.notes]
+        if vocab.unknown is not None:
+            table[vocab.unknown] = (UNKNOWN_STEPS / MAX_SCALE_VALUE, 0.0)
+        return table.astype(np.float32)
     raise ValueError(f"inputs must be one of {INPUT_KINDS}, not {inputs!r}")
 
 
-def describe(inputs: str, vocab_size: int) -> str:
-    """One line for melodygen.json: how a note becomes the model's input."""
+def describe(inputs: str, vocab: Vocabulary) -> str:
+    """One line for melodygen.json: how a token becomes the model's input."""
     if inputs == "index":
-        return f"vocabulary index / {max(vocab_size - 1, 1)}"
+        return f"vocabulary index / {max(vocab.song_tokens - 1, 1)}"
     return (
         "(pitch, duration): pitch = diatonic steps above middle C / 6, a sharp +1/12, a flat "
-        f"-1/12, a rest {REST_STEPS} / 6; duration = log2(1 / beats)"
+        f"-1/12, a rest {REST_STEPS} / 6, <unk> {UNKNOWN_STEPS} / 6; duration = log2(1 / beats)"
     )
 
 
-def require_windows(songs: Sequence[Song], window: int, doing: str = "train on") -> None:
+def too_short(song: Song, window: int) -> str | None:
+    """Why a song is too short to train a window model on (None if it is not)."""
+    if len(song.notes) <= window:
+        return (
+            f"{len(song.notes)} notes is too short to train on: a window of {window} needs at "
+            f"least {window + 1}"
+        )
+    return None
+
+
+def require_windows(songs: Sequence[Song], window: int) -> None:
     """Every song needs one window and the note after it."""
     for song in songs:
-        if len(song.notes) <= window:
-            raise BadInput(
-                f"{song.source}: {len(song.notes)} notes is too short to {doing}: "
-                f"a window of {window} needs at least {window + 1}"
-            )
+        if reason := too_short(song, window):
+            raise BadInput(f"{song.source}: {reason}")
 
 
 def windows(indices: Sequence[int], window: int) -> tuple[np.ndarray, np.ndarray]:

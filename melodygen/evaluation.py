@@ -4,7 +4,7 @@ For every token of every song, the first included, the model gives P(token | the
 it in the song) (a window model sees a start-of-song context for the first ones: models.py).
 From these:
 
-- ``accuracy``: the share of predicted tokens whose most likely prediction is right. A window
+- ``accuracy``: the share of predicted tokens that are the likeliest song token. A window
   model's predictions count from the song's first full window on (the chapter's one-step
   windows); a whole-song model's from the first token.
 - ``bits_per_token``: the mean of -log2 P(token) over every token.
@@ -13,6 +13,13 @@ From these:
   summed over all note tokens.
 - ``duration_bits_per_token``: likewise for the length (duration and dots) of every token,
   rests included, over all note and rest tokens.
+- ``loss``: the mean over predicted tokens of -ln P(target), the target being ``<unk>`` for an
+  unseen token: the cross-entropy training minimizes, for validation curves and early stopping.
+
+No token is skipped. One the model never saw is scored as ``<unk>`` spread evenly over the
+notation's sounds (encoding.SOUNDS): P(token) = P(<unk>) / SOUNDS, and ``<unk>`` adds
+P(<unk>) / 129 to every pitch (and to the rest) and P(<unk>) / 18 to every length. It is never
+counted as predicted right.
 
 The same functions serve ``train`` (report.json), ``evaluate``, ``compare`` and the benchmarks.
 """
@@ -20,13 +27,15 @@ The same functions serve ``train`` (report.json), ``evaluate``, ``compare`` and 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from melodygen.corpus import Skipped
+from melodygen.encoding import PITCH_CLASSES, SOUNDS, Vocabulary
 from melodygen.models import Model
-from melodygen.notation import Song
+from melodygen.notation import LENGTHS, Note, Song
 
 BATCH = 256  # songs evaluated side by side through the numpy forward pass
 
@@ -44,6 +53,7 @@ class Measures:
     token_bits: float = 0.0  # sum over tokens of -log2 P(token)
     pitch_bits: float = 0.0  # sum over notes of -log2 P(pitch)
     duration_bits: float = 0.0  # sum over tokens of -log2 P(length)
+    loss_sum: float = 0.0  # sum over predicted tokens of -ln P(target)
     unseen_tokens: int = 0  # tokens the model never saw in training
     unseen_pitches: int = 0  # notes whose pitch no vocabulary token has
 
@@ -67,23 +77,32 @@ class Measures:
         return self.duration_bits / self.tokens if self.tokens else math.nan
 
     @property
+    def loss(self) -> float:
+        return self.loss_sum / self.predictions if self.predictions else math.nan
+
+    @property
     def full_song_reproduced(self) -> bool:
         return self.full_song_correct == self.predictions
 
     def to_json(self) -> dict:
+        """The means (None where there is nothing to average) and the counts."""
         return {
-            "accuracy": self.accuracy,
-            "bits_per_token": self.bits_per_token,
-            "pitch_bits_per_note": self.pitch_bits_per_note,
-            "duration_bits_per_token": self.duration_bits_per_token,
-            "songs": self.songs,
-            "tokens": self.tokens,
-            "notes": self.notes,
-            "predictions": self.predictions,
-            "one_step_correct": self.one_step_correct,
-            "full_song_correct": self.full_song_correct,
-            "unseen_tokens": self.unseen_tokens,
-            "unseen_pitches": self.unseen_pitches,
+            k: None if isinstance(v, float) and math.isnan(v) else v
+            for k, v in {
+                "accuracy": self.accuracy,
+                "bits_per_token": self.bits_per_token,
+                "pitch_bits_per_note": self.pitch_bits_per_note,
+                "duration_bits_per_token": self.duration_bits_per_token,
+                "loss": self.loss,
+                "songs": self.songs,
+                "tokens": self.tokens,
+                "notes": self.notes,
+                "predictions": self.predictions,
+                "one_step_correct": self.one_step_correct,
+                "full_song_correct": self.full_song_correct,
+                "unseen_tokens": self.unseen_tokens,
+                "unseen_pitches": self.unseen_pitches,
+            }.items()
         }
 
 
@@ -102,6 +121,12 @@ class SongEvaluation:
     window: int
     measures: Measures
 
+    def tokens(self, mode: str, vocab: Vocabulary) -> list[str]:
+        """A prediction ("one_step" or "full_song") as tokens: the song's own first window,
+        then the predicted song tokens."""
+        predicted = getattr(self, mode)[self.window :]
+        return self.song.tokens[: self.window] + [vocab.tokens[i] for i in predicted]
+
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -112,87 +137,126 @@ class Evaluation:
         return sum((s.measures for s in self.songs), Measures())
 
 
-def _marginals(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(vocabulary, pitches) and (vocabulary, lengths) 0/1 matrices, and for each vocabulary
-    entry its pitch column (-1 for a rest) and length column."""
-    notes = model.vocab.notes
-    pitch = np.array([-1 if n.is_rest else n.midi_pitch for n in notes])
-    lengths = sorted({n.beats for n in notes})
-    length = np.array([lengths.index(n.beats) for n in notes])
-    by_pitch = np.zeros((len(notes), 128))
-    by_pitch[pitch >= 0, pitch[pitch >= 0]] = 1
-    by_length = np.eye(len(lengths))[length]
-    return by_pitch, by_length, pitch, length
+REST = PITCH_CLASSES - 1  # the pitch column of rests
 
 
-def _batch(model: Model, songs: Sequence[Song]) -> list[SongEvaluation]:
+def _classes(vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """The pitch column (0-127, REST for a rest) and length class of each vocabulary entry;
+    -1 for the specials."""
+    pitch = np.full(len(vocab), -1)
+    length = np.full(len(vocab), -1)
+    for i, note in enumerate(vocab.notes):
+        pitch[i] = REST if note.is_rest else note.midi_pitch
+        length[i] = LENGTHS.index(note.beats)
+    return pitch, length
+
+
+def _class_bits(
+    p: np.ndarray,
+    of: np.ndarray,
+    target: np.ndarray,
+    among: np.ndarray,
+    unknown: np.ndarray,
+    share: float,
+    among_share: float,
+) -> np.ndarray:
+    """-log2 of P(the target's class) / P(any class in ``among``): p (B, V) probabilities,
+    ``of`` (V,) each entry's class, target (B,) classes; <unk>'s probability ``unknown`` (B,)
+    adds ``share`` to every class and ``among_share`` to the total."""
+    chosen = (p * (of[None, :] == target[:, None])).sum(1) + unknown * share
+    total = p @ among + unknown * among_share
+    with np.errstate(divide="ignore", invalid="ignore"):  # padding: left out by the caller
+        return -np.log2(chosen / total)
+
+
+def _pitch(note: Note) -> int:
+    return REST if note.is_rest else note.midi_pitch  # type: ignore[return-value]
+
+
+def _batch(model: Model, songs: Sequence[Song], full_song: bool) -> list[SongEvaluation]:
     """Songs side by side: one-step log-probabilities over the true tokens, then the full-song
     continuation from each song's first window."""
-    window = model.window
-    by_pitch, by_length, pitch_of, length_of = _marginals(model)
-    truth = [[model.vocab.index(t) for t in s.tokens] for s in songs]
+    window, vocab = model.window, model.vocab
+    tokens = vocab.song_tokens  # predictions are song tokens: never <end> or <unk>
+    pitch_of, length_of = _classes(vocab)
+    is_note = ((pitch_of >= 0) & (pitch_of != REST)).astype(float)
+    is_sound = (pitch_of >= 0).astype(float)
+    known_pitches = {n.midi_pitch for n in vocab.notes if not n.is_rest}
+    truth = [vocab.encode(s.tokens) for s in songs]
     n = np.array([len(t) for t in truth])
-    padded = np.zeros((len(songs), n.max()), np.int64)
-    for i, t in enumerate(truth):
-        padded[i, : len(t)] = t
+    shape = (len(songs), n.max())
+    target, pitch, length = (np.zeros(shape, np.int64) for _ in range(3))
+    unseen = np.zeros(shape, bool)
+    for i, song in enumerate(songs):
+        k = n[i]
+        target[i, :k] = truth[i]
+        pitch[i, :k] = [_pitch(note) for note in song.notes]
+        length[i, :k] = [LENGTHS.index(note.beats) for note in song.notes]
+        unseen[i, :k] = [vocab.get(t) is None for t in song.tokens]
     rows = np.arange(len(songs))
-    token_bits = np.zeros(padded.shape)
-    pitch_bits = np.zeros(padded.shape)
-    duration_bits = np.zeros(padded.shape)
-    best = np.zeros(padded.shape, np.int64)
+    nats, pitch_bits, duration_bits = (np.zeros(shape) for _ in range(3))
+    best = np.zeros(shape, np.int64)
     predictor = model.predictor()
     log_probs = predictor.reset(len(songs))
-    for t in range(padded.shape[1]):
-        target = padded[:, t]
+    for t in range(shape[1]):
         p = np.exp(log_probs)
-        # rests and padding get a pitch column too (the first), then are left out of the sums
-        token_bits[:, t] = -log_probs[rows, target] / math.log(2)
-        pitch_mass = p @ by_pitch
-        note_pitch = np.maximum(pitch_of[target], 0)
-        with np.errstate(divide="ignore"):  # a rest's column may have no mass: left out below
-            pitch_bits[:, t] = -np.log2(pitch_mass[rows, note_pitch] / pitch_mass.sum(1))
-        length_mass = p @ by_length
-        duration_bits[:, t] = -np.log2(length_mass[rows, length_of[target]] / length_mass.sum(1))
-        best[:, t] = log_probs.argmax(1)
-        log_probs = predictor.feed(target)
+        unknown = p[:, vocab.unknown] if vocab.unknown is not None else np.zeros(len(p))
+        nats[:, t] = -log_probs[rows, target[:, t]]
+        # <unk> adds 1/129 of its probability to each pitch (and the rest), 1/18 to each length
+        pitch_bits[:, t] = _class_bits(
+            p, pitch_of, pitch[:, t], is_note, unknown, 1 / PITCH_CLASSES, REST / PITCH_CLASSES
+        )
+        duration_bits[:, t] = _class_bits(
+            p, length_of, length[:, t], is_sound, unknown, 1 / len(LENGTHS), 1.0
+        )
+        best[:, t] = log_probs[:, :tokens].argmax(1)
+        log_probs = predictor.feed(target[:, t])
 
-    full = padded.copy()
-    log_probs = predictor.reset(len(songs))
-    for t in range(padded.shape[1]):
-        if t >= window:
-            full[:, t] = log_probs.argmax(1)
-        log_probs = predictor.feed(full[:, t])
+    full = target.copy()
+    if full_song:
+        log_probs = predictor.reset(len(songs))
+        for t in range(shape[1]):
+            if t >= window:
+                full[:, t] = log_probs[:, :tokens].argmax(1)
+            log_probs = predictor.feed(full[:, t])
 
+    token_bits = nats / math.log(2) + unseen * math.log2(SOUNDS)
     results = []
     for i, song in enumerate(songs):
         k = n[i]
-        is_note = pitch_of[padded[i, :k]] >= 0
+        is_note = pitch[i, :k] != REST
         given = slice(window, k)
-        one_step = truth[i][:window] + best[i, window:k].tolist()
+        right = (target[i, given] == best[i, given]) & ~unseen[i, given]
         measures = Measures(
             songs=1,
             tokens=int(k),
             notes=int(is_note.sum()),
             predictions=max(int(k) - window, 0),
-            one_step_correct=int((best[i, given] == padded[i, given]).sum()),
-            full_song_correct=int((full[i, given] == padded[i, given]).sum()),
+            one_step_correct=int(right.sum()),
+            full_song_correct=int(((full[i, given] == target[i, given]) & ~unseen[i, given]).sum()),
             token_bits=float(token_bits[i, :k].sum()),
             pitch_bits=float(pitch_bits[i, :k][is_note].sum()),
             duration_bits=float(duration_bits[i, :k].sum()),
+            loss_sum=float(nats[i, given].sum()),
+            unseen_tokens=int(unseen[i, :k].sum()),
+            unseen_pitches=int(sum(p not in known_pitches for p in pitch[i, :k][is_note])),
         )
+        one_step = truth[i][:window] + best[i, window:k].tolist()
         results.append(
             SongEvaluation(song, truth[i], one_step, full[i, :k].tolist(), window, measures)
         )
     return results
 
 
-def evaluate(model: Model, songs: Sequence[Song]) -> Evaluation:
-    """Every song against the model, batched by length so little time goes to padding."""
+def evaluate(model: Model, songs: Sequence[Song], full_song: bool = True) -> Evaluation:
+    """Every song against the model, batched by length so little time goes to padding.
+    Without ``full_song``, the full-song continuation is skipped (it then counts as right)."""
     order = sorted(range(len(songs)), key=lambda i: len(songs[i].notes))
     results: dict[int, SongEvaluation] = {}
     for start in range(0, len(order), BATCH):
         chunk = order[start : start + BATCH]
-        for i, r in zip(chunk, _batch(model, [songs[i] for i in chunk]), strict=True):
+        batch = _batch(model, [songs[i] for i in chunk], full_song)
+        for i, r in zip(chunk, batch, strict=True):
             results[i] = r
     return Evaluation([results[i] for i in range(len(songs))])
 
@@ -202,7 +266,7 @@ class Report:
     """What training did and how well the model fits its songs: report.json's contents."""
 
     model: str
-    songs: list[str]
+    songs: list[str]  # the training songs' names
     epochs: int
     epochs_run: int
     perfect_at: int | None
@@ -211,12 +275,22 @@ class Report:
     units: int
     window: int
     training: Measures
-    loss_history: list[float] = field(default_factory=list)  # per epoch
-    accuracy_history: list[float] = field(default_factory=list)  # per epoch, during training
+    validation: Measures | None = None  # on the held-out songs, if any
+    best_epoch: int | None = None  # the epoch whose weights were kept (best validation loss)
+    # per epoch: loss and accuracy as the weights changed; valid_loss, valid_accuracy and
+    # valid_bits on the held-out songs after the epoch
+    history: Mapping[str, list[float]] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)  # songs in directories not used
+    held_out: list[str] = field(default_factory=list)  # the held-out songs' names
 
     @property
     def final_loss(self) -> float | None:
-        return self.loss_history[-1] if self.loss_history else None
+        return self.history["loss"][-1] if self.history.get("loss") else None
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Training tokens (predicted tokens of the training songs) read per second."""
+        return self.training.predictions * self.epochs_run / max(self.train_seconds, 1e-9)
 
     def to_json(self) -> dict:
         t = self.training
@@ -225,8 +299,10 @@ class Report:
             "songs": self.songs,
             "epochs": self.epochs,
             "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
             "perfect_at": self.perfect_at,
             "train_seconds": round(self.train_seconds, 3),
+            "tokens_per_second": round(self.tokens_per_second, 1),
             "final_loss": self.final_loss,
             "accuracy": t.accuracy,
             "predictions": t.predictions,
@@ -236,6 +312,11 @@ class Report:
             "seed": self.seed,
             "units": self.units,
             "window": self.window,
-            "measures": {"training": t.to_json()},
-            "history": {"loss": self.loss_history, "accuracy": self.accuracy_history},
+            "measures": {
+                "training": t.to_json(),
+                "validation": self.validation.to_json() if self.validation else None,
+            },
+            "held_out": self.held_out,
+            "skipped": [{"file": s.path, "reason": s.reason} for s in self.skipped],
+            "history": dict(self.history),
         }

@@ -143,5 +143,7 @@ def deterministic_zip(entries: Sequence[tuple[str, bytes]]) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in entries:
-            zf.writestr(zipfile.ZipInfo(name, date_time=_FIXED_DATE), data)
+            info = zipfile.ZipInfo(name, date_time=_FIXED_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
     return out.getvalue()

@@ -43,25 +43,33 @@ def sampler(temperature: float, top_k: int = 0, seed: int | None = None) -> Pick
 
 
 def continue_melody(
-    model: Model, seed: Sequence[int], length: int, pick: Pick = greedy
+    model: Model, seed: Sequence[int], length: int, pick: Pick = greedy, stop_at_end: bool = True
 ) -> list[int]:
     """The chapter's full-song loop: each prediction is appended and fed back.
 
     The model reads the whole seed first (a stateful model carries its state through it, as if
-    it had predicted it). Returns the seed followed by ``length`` tokens.
+    it had predicted it). Returns the seed followed by up to ``length`` tokens: ``<unk>`` is
+    never chosen, and ``<end>`` (for a model that learned where songs end) stops the song
+    early, unless ``stop_at_end`` is False.
     """
     if len(seed) < model.window:
         raise BadInput(
             f"has {len(seed)} notes; this model needs at least {model.window}", parameter="seed"
         )
+    vocab = model.vocab
+    never = [i for i in (vocab.unknown, None if stop_at_end else vocab.end) if i is not None]
     predictor = model.predictor()
     log_probs = predictor.reset(1)
     for index in seed:
         log_probs = predictor.feed(np.array([index]))
     melody = list(seed)
     for _ in range(length):
-        melody.append(pick(log_probs[0]))
-        log_probs = predictor.feed(np.array([melody[-1]]))
+        log_probs[0, never] = -np.inf
+        choice = pick(log_probs[0])
+        if choice == vocab.end:
+            break
+        melody.append(choice)
+        log_probs = predictor.feed(np.array([choice]))
     return melody
 
 

@@ -4,9 +4,10 @@ Adding a kind is one ``Kind`` here (and a training loop in training.py only if i
 loop shape). Keras is imported inside ``build`` only, so composing and evaluating, which run the
 numpy forward pass, never load TensorFlow.
 
-Every kind predicts through one interface, ``Predictor``: ``reset(batch)`` gives the
-log-probabilities of each song's first token, ``feed(tokens)`` those of the token after.
-Generation and evaluation are written once against it.
+Every kind predicts through one interface, a predictor: ``reset(batch)`` gives the
+log-probabilities of each song's first token, ``feed(tokens)`` those of the token after, and
+``select(rows)`` keeps some songs of the batch. Generation and evaluation are written once
+against it.
 """
 
 from __future__ import annotations
@@ -15,19 +16,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from melodygen.encoding import Vocabulary, input_table
+from melodygen import ngram
+from melodygen.encoding import END, UNKNOWN, Vocabulary, input_table, too_short
+from melodygen.notation import Song
 
 DEFAULT_UNITS = 128  # the chapter's Dense and LSTM sizes
 DEFAULT_WINDOW = 4  # the chapter's window_size
+DEFAULT_ORDER = 8  # n-gram order: the best of 1-10 on a split of the Essen training songs
 UNROLL_UP_TO = 16  # unroll the LSTM over short windows: same arithmetic, fewer graph ops
 
 
 @dataclass(frozen=True)
 class Size:
-    """The sizes a model is built with; melodygen.json records them."""
+    """The sizes a model is built with; melodygen.json records them. Each kind uses some."""
 
     units: int = DEFAULT_UNITS  # Dense / LSTM width (the chapter's 128)
     window: int = DEFAULT_WINDOW  # notes in, the next one out (the chapter's 4)
+    order: int = DEFAULT_ORDER  # n-gram: the longest n-gram counted (order - 1 tokens of context)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -55,7 +60,7 @@ def lstm_steps(
     return h, c
 
 
-class Predictor:
+class WindowPredictor:
     """Next-token log-probabilities for a batch of songs read in step (numpy, float64 out).
 
     A window model sees the song's last ``window`` tokens. Before the song has that many, it
@@ -68,7 +73,6 @@ class Predictor:
     def __init__(self, kind: Kind, size: Size, weights: list[np.ndarray], table: np.ndarray):
         self.kind, self.size, self.table = kind, size, np.asarray(table, np.float32)
         self.weights = [np.asarray(w, np.float32) for w in weights]
-        self.reset()
 
     def reset(self, batch: int = 1) -> np.ndarray:
         """Start ``batch`` new songs; returns the log-probabilities of their first tokens."""
@@ -103,30 +107,55 @@ class Kind:
     """A model kind: how it is built in Keras and run in numpy, and how it trains."""
 
     name: str
-    batch_size: int  # the chapter's batch size for this kind
+    batch_size: int = 1  # the chapter's batch size for this kind
     stateful: bool = False  # trained on windows in song order, LSTM state carried between them
     inputs: str = "index"  # how a token becomes input: "index" or "features" (encoding.py)
+    specials: tuple[str, ...] = (UNKNOWN,)  # special vocabulary entries it predicts
+    keras: bool = True  # trained by gradient descent in Keras (else counted: see ``fit``)
 
     @property
     def features(self) -> int:
         return 2 if self.inputs == "features" else 1
 
+    def window(self, size: Size) -> int:
+        """Tokens a song gives before the one-step predictions count (the chapter's first
+        window; 0 for a model that predicts from the song's start)."""
+        return size.window
+
+    def too_short(self, song: Song, size: Size) -> str | None:
+        """Why the song is too short to train on, or None."""
+        return too_short(song, size.window)
+
     def weight_shapes(self, size: Size, vocab_size: int) -> list[tuple[int, ...]]:
         raise NotImplementedError
 
-    def build(self, size: Size, vocab_size: int):
-        """The Keras model, uncompiled; initial weights follow Keras's random seed."""
+    def check_weights(self, weights: list[np.ndarray], size: Size, vocab_size: int) -> None:
+        """ValueError unless the weights fit this kind at this size (a model directory is
+        untrusted input)."""
+        shapes = self.weight_shapes(size, vocab_size)
+        found = [tuple(a.shape) for a in weights]
+        if found != shapes:
+            raise ValueError(
+                f"weight shapes {found} do not fit a {self.name} model of {size.units} units, "
+                f"window {size.window} and {vocab_size} tokens (expected {shapes})"
+            )
+        if not all(a.dtype.kind == "f" and np.isfinite(a).all() for a in weights):
+            raise ValueError("weights must be finite floating-point numbers")
+
+    def build(self, size: Size, vocab_size: int, batch: int | None = None):
+        """The Keras model, uncompiled; initial weights follow Keras's random seed. ``batch``
+        fixes a stateful model's batch size (default: the chapter's)."""
         raise NotImplementedError
 
     def window_logits(
-        self, p: Predictor, x: np.ndarray
+        self, p: WindowPredictor, x: np.ndarray
     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """Logits for the next token after the window ``x`` (batch, known tokens, features),
         and the LSTM state to carry when the window is full (None: nothing carried)."""
         raise NotImplementedError
 
-    def predictor(self, size: Size, weights: list[np.ndarray], table: np.ndarray) -> Predictor:
-        return Predictor(self, size, weights, table)
+    def predictor(self, size: Size, weights: list[np.ndarray], vocab: Vocabulary):
+        return WindowPredictor(self, size, weights, input_table(vocab, self.inputs))
 
 
 class MLP(Kind):
@@ -138,7 +167,7 @@ class MLP(Kind):
         u, w = size.units, size.window * self.features
         return [(w, u), (u,), (u, u), (u,), (u, vocab_size), (vocab_size,)]
 
-    def build(self, size, vocab_size):
+    def build(self, size, vocab_size, batch=None):
         import keras
 
         # Fixed layer names: Keras's automatic ones count models built earlier in the process.
@@ -175,10 +204,10 @@ class WindowLSTM(Kind):
         u, f = size.units, self.features
         return [(f, 4 * u), (u, 4 * u), (4 * u,), (u, vocab_size), (vocab_size,)]
 
-    def build(self, size, vocab_size):
+    def build(self, size, vocab_size, batch=None):
         import keras
 
-        shape = dict(batch_shape=(self.batch_size, size.window, self.features))
+        shape = dict(batch_shape=(batch or self.batch_size, size.window, self.features))
         if not self.stateful:
             shape = dict(shape=(size.window, self.features))
         return keras.Sequential(
@@ -203,6 +232,54 @@ class WindowLSTM(Kind):
         return h @ dense + dense_bias, (h, c) if self.stateful else None
 
 
+class NGramPredictor:
+    """The n-gram's next-token log-probabilities for a batch of songs read in step."""
+
+    def __init__(self, tables: ngram.Tables) -> None:
+        self.tables = tables
+
+    def reset(self, batch: int = 1) -> np.ndarray:
+        self.state = self.tables.start(batch)
+        return self._predict()
+
+    def feed(self, tokens: np.ndarray) -> np.ndarray:
+        self.state = self.tables.advance(self.state, tokens)
+        return self._predict()
+
+    def select(self, rows: np.ndarray) -> None:
+        self.state = self.state[rows]
+
+    def _predict(self) -> np.ndarray:
+        return np.log(self.tables.distributions(self.state))
+
+
+class NGram(Kind):
+    """A variable-order Markov model over tokens, interpolated modified Kneser-Ney (ngram.py):
+    the floor every neural model is judged against. Counted in seconds, no TensorFlow."""
+
+    name, keras = "ngram", False
+    specials = (END, UNKNOWN)
+
+    def window(self, size):
+        return 0
+
+    def too_short(self, song, size):
+        return None
+
+    def weight_shapes(self, size, vocab_size):
+        raise NotImplementedError("an n-gram model's tables have the sizes its songs give")
+
+    def check_weights(self, weights, size, vocab_size):
+        if ngram.check(weights, vocab_size) != size.order:
+            raise ValueError(f"the tables do not hold an order-{size.order} model")
+
+    def fit(self, songs: list[list[int]], vocab: Vocabulary, size: Size) -> list[np.ndarray]:
+        return ngram.count(songs, len(vocab), vocab.end, size.order)
+
+    def predictor(self, size, weights, vocab):
+        return NGramPredictor(ngram.Tables(weights, len(vocab)))
+
+
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
@@ -210,6 +287,7 @@ KINDS: dict[str, Kind] = {
         WindowLSTM("lstm", batch_size=14, stateful=False, inputs="index"),
         WindowLSTM("stateful", batch_size=1, stateful=True, inputs="index"),
         WindowLSTM("stateful-features", batch_size=1, stateful=True, inputs="features"),
+        NGram(),
     )
 }
 CHAPTER_KINDS = ("mlp", "lstm", "stateful", "stateful-features")
@@ -224,13 +302,10 @@ class Model:
     vocab: Vocabulary
     weights: tuple[np.ndarray, ...]
 
-    def predictor(self) -> Predictor:
-        return self.kind.predictor(
-            self.size, list(self.weights), input_table(self.vocab, self.kind.inputs)
-        )
+    def predictor(self):
+        return self.kind.predictor(self.size, list(self.weights), self.vocab)
 
     @property
     def window(self) -> int:
-        """Tokens of a song given before the model's one-step predictions count (the chapter's
-        first window)."""
-        return self.size.window
+        """Tokens of a song given before the model's one-step predictions count."""
+        return self.kind.window(self.size)

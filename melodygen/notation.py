@@ -7,6 +7,7 @@ is also, note for note, a tinyNotation string.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ LETTERS = "cdefgab"  # the chapter's order: the index is the diatonic step withi
 LETTER_SEMITONES = (0, 2, 4, 5, 7, 9, 11)  # semitones above C of each letter
 DURATIONS = (1, 2, 4, 8, 16, 32)  # note values: whole, half, quarter, eighth, 16th, 32nd
 DOT_FACTORS = (1.0, 1.5, 1.75)  # length factor for 0, 1 and 2 dots
+LENGTHS = tuple(sorted({4 / d * f for d in DURATIONS for f in DOT_FACTORS}))  # in beats: 18
 ACCIDENTALS = {"##": 2, "#": 1, "--": -2, "-": -1}  # spelling -> semitones
 ALTER_SPELLING = {v: k for k, v in ACCIDENTALS.items()} | {0: ""}
 HEADER_KEYS = ("title", "tempo", "time", "program")
@@ -124,6 +126,7 @@ class TokenError(ValueError):
         self.offset = offset
 
 
+@functools.lru_cache(maxsize=4096)  # songs repeat a few hundred tokens: parse each once
 def parse_token(text: str) -> Note:
     """Parse one token such as ``g8``, ``C#4``, ``b'-8.`` or ``r4``; TokenError if it is not."""
     if not text:

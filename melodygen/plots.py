@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from melodygen.notation import parse_token
 
 WRONG = "#d62728"  # the chapter boxes wrong notes in red
@@ -31,18 +33,30 @@ def _png(fig) -> bytes:
     return out.getvalue()
 
 
-def loss_plot(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str) -> bytes:
-    """Loss (log scale) and training accuracy per epoch, one line per model."""
+def loss_plot(curves: Mapping[str, Mapping[str, Sequence[float]]], title: str) -> bytes:
+    """Loss (log scale) and accuracy per epoch, one colour per model: during training (solid)
+    and on the held-out songs (dashed), with the kept epoch marked."""
     plt = _pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    for name, (loss, accuracy) in curves.items():
-        epochs = range(1, len(loss) + 1)
-        top.plot(epochs, loss, label=name, linewidth=1)
-        bottom.plot(epochs, accuracy, label=name, linewidth=1)
-    top.set_yscale("log")
+    for i, (name, history) in enumerate(curves.items()):
+        color = f"C{i}"
+        for key, ax, label in (("loss", top, name), ("accuracy", bottom, name)):
+            values = history.get(key) or []
+            ax.plot(range(1, len(values) + 1), values, color=color, linewidth=1, label=label)
+            held = history.get(f"valid_{key}") or []
+            if held:
+                ax.plot(range(1, len(held) + 1), held, color=color, linewidth=1, linestyle="--",
+                        label=f"{label}, held-out songs")  # fmt: skip
+                best = int(np.argmin(history["valid_loss"]))
+                ax.plot([best + 1], [held[best]], "o", color=color, markersize=4)
+    if not any(c.get("loss") for c in curves.values()):
+        top.text(0.5, 0.5, "no epochs: this model is counted, not trained", ha="center",
+                 va="center", transform=top.transAxes)  # fmt: skip
+    else:
+        top.set_yscale("log")
+        top.legend(loc="upper right", fontsize="small")
     top.set_ylabel("loss")
     top.set_title(title)
-    top.legend(loc="upper right")
     bottom.set_ylabel("accuracy")
     bottom.set_ylim(-0.02, 1.02)
     bottom.set_xlabel("epoch")

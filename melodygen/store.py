@@ -27,7 +27,7 @@ from melodygen.encoding import Vocabulary, describe
 from melodygen.errors import BadInput
 from melodygen.files import atomic_directory, deterministic_zip, read_bytes, write_atomic
 from melodygen.models import KINDS, Model, Size
-from melodygen.notation import HEADER_KEYS, Song, TokenError, parse_token
+from melodygen.notation import HEADER_KEYS, Song, parse_token
 
 MODEL_FILE = "model.keras"
 WEIGHTS_FILE = "weights.npz"
@@ -41,13 +41,13 @@ LATEST_FILE = "latest-model"  # in the state directory: the path of the model tr
 
 
 def weights_to_npz(weights: Sequence[np.ndarray]) -> bytes:
-    """np.savez's layout (arr_0.npy, ...) with fixed zip times: loadable by np.load."""
+    """np.savez's layout (arr_0.npy, ...) with fixed zip times: loadable by np.load. Floats are
+    stored as float32, integers (an n-gram's tables) as int32."""
     entries = []
     for i, w in enumerate(weights):
         buf = io.BytesIO()
-        np.lib.format.write_array(
-            buf, np.ascontiguousarray(w, dtype=np.float32), allow_pickle=False
-        )
+        dtype = np.int32 if np.asarray(w).dtype.kind in "iu" else np.float32
+        np.lib.format.write_array(buf, np.ascontiguousarray(w, dtype=dtype), allow_pickle=False)
         entries.append((f"arr_{i}.npy", buf.getvalue()))
     return deterministic_zip(entries)
 
@@ -106,20 +106,25 @@ class Metadata:
     songs: tuple[Song, ...]  # the training songs
     seed: int
     epochs: int
+    valid: float = 0.0  # the held-out fraction (corpus.split)
+    held_out: tuple[str, ...] = ()  # the file names of the held-out songs
     versions: Mapping[str, str] = field(default_factory=versions)
     files: Mapping[str, str] = field(default_factory=dict)  # name -> SHA-256 of CHECKED files
 
     def to_json(self) -> dict:
-        inputs = KINDS[self.model].inputs
+        kind = KINDS[self.model]
         return {
             "format": FORMAT,
             "model": self.model,
             "window": self.size.window,
             "units": self.size.units,
-            "inputs": inputs,
+            "order": self.size.order,
+            "inputs": kind.inputs,
             "vocabulary": list(self.vocabulary),
-            "encoding": describe(inputs, len(self.vocabulary)),
+            "encoding": describe(kind.inputs, Vocabulary(self.vocabulary)),
             "songs": [song_to_json(s) for s in self.songs],
+            "valid": self.valid,
+            "held_out": list(self.held_out),
             "seed": self.seed,
             "epochs": self.epochs,
             "versions": dict(self.versions),
@@ -133,41 +138,46 @@ class Metadata:
             raise ValueError("expected a JSON object")
         if meta.get("format") != FORMAT:
             raise ValueError(f"format is {meta.get('format')!r}, expected {FORMAT!r}")
-        expected = {"model": str, "window": int, "units": int, "inputs": str, "vocabulary": list,
-                    "songs": list, "files": dict, "seed": int, "epochs": int}  # fmt: skip
+        expected = {"model": str, "window": int, "units": int, "order": int, "inputs": str,
+                    "vocabulary": list, "songs": list, "files": dict, "seed": int, "epochs": int,
+                    "valid": (int, float), "held_out": list}  # fmt: skip
         for key, kind in expected.items():
             if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
-                raise ValueError(f"{key!r} must be a {kind.__name__}, not {meta.get(key)!r:.60}")
+                name = kind.__name__ if isinstance(kind, type) else "number"
+                raise ValueError(f"{key!r} must be a {name}, not {meta.get(key)!r:.60}")
         if meta["model"] not in KINDS:
-            raise ValueError(
-                f"unknown model {meta['model']!r} (expected one of {', '.join(KINDS)})"
-            )
-        if meta["inputs"] != KINDS[meta["model"]].inputs:
+            known = ", ".join(KINDS)
+            raise ValueError(f"unknown model {meta['model']!r} (expected one of {known})")
+        kind = KINDS[meta["model"]]
+        if meta["inputs"] != kind.inputs:
             raise ValueError(f"inputs {meta['inputs']!r} do not fit a {meta['model']} model")
-        if not 1 <= meta["window"] <= 256 or not 1 <= meta["units"] <= 4096:
-            raise ValueError("window or units out of range")
-        vocab = meta["vocabulary"]
-        if not vocab or len(set(map(str, vocab))) != len(vocab):
-            raise ValueError("the vocabulary must be non-empty, without repeats")
-        for token in vocab:
-            try:
-                if not isinstance(token, str) or parse_token(token).token != token:
-                    raise TokenError("not a canonical token")
-            except TokenError:
-                raise ValueError(f"vocabulary entry {token!r} is not a token") from None
+        if not (
+            1 <= meta["window"] <= 256 and 1 <= meta["units"] <= 4096 and 1 <= meta["order"] <= 64
+        ):
+            raise ValueError("window, units or order out of range")
+        vocab = Vocabulary(tuple(map(str, meta["vocabulary"])))
+        if vocab.tokens != tuple(meta["vocabulary"]):
+            raise ValueError("vocabulary entries must be strings")
+        vocab.check()
+        if vocab.specials != kind.specials:
+            raise ValueError(
+                f"a {kind.name} model's vocabulary ends with {', '.join(kind.specials)}"
+            )
         songs = tuple(song_from_json(s) for s in meta["songs"])
         for song in songs:
-            if not set(song.tokens) <= set(vocab):
+            if not set(song.tokens) <= set(vocab.tokens):
                 raise ValueError(f"song {song.name!r} uses tokens outside the vocabulary")
-        if not all(isinstance(v, str) for v in meta["files"].values()):
-            raise ValueError("'files' must map names to checksums")
+        if not all(isinstance(v, str) for v in (*meta["files"].values(), *meta["held_out"])):
+            raise ValueError("'files' must map names to checksums, 'held_out' list names")
         return cls(
             model=meta["model"],
-            size=Size(units=meta["units"], window=meta["window"]),
-            vocabulary=tuple(vocab),
+            size=Size(units=meta["units"], window=meta["window"], order=meta["order"]),
+            vocabulary=vocab.tokens,
             songs=songs,
             seed=meta["seed"],
             epochs=meta["epochs"],
+            valid=float(meta["valid"]),
+            held_out=tuple(meta["held_out"]),
             versions=meta.get("versions") if isinstance(meta.get("versions"), dict) else {},
             files=meta["files"],
         )
@@ -253,21 +263,18 @@ def load(path: str | os.PathLike[str] | None = None) -> Loaded:
         raise _bad(path, f"{META_FILE} is not valid JSON ({e})") from None
     except ValueError as e:
         raise _bad(path, str(e)) from None
-    _read_checked(path, MODEL_FILE, meta.files)
+    kind = KINDS[meta.model]
+    if kind.keras:
+        _read_checked(path, MODEL_FILE, meta.files)
     data = _read_checked(path, WEIGHTS_FILE, meta.files)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             weights = [npz[f"arr_{i}"] for i in range(len(npz.files))]
     except (ValueError, OSError, KeyError, zipfile.BadZipFile, EOFError) as e:
         raise _bad(path, f"{WEIGHTS_FILE} is not a numpy weights file ({e})") from None
-    kind = KINDS[meta.model]
-    shapes = kind.weight_shapes(meta.size, len(meta.vocabulary))
-    found = [tuple(a.shape) for a in weights]
-    if found != shapes:
-        raise _bad(path, f"weight shapes {found} do not fit a {kind.name} model of "
-                   f"{meta.size.units} units, window {meta.size.window} and "
-                   f"{len(meta.vocabulary)} tokens (expected {shapes})")  # fmt: skip
-    if not all(a.dtype.kind == "f" and np.isfinite(a).all() for a in weights):
-        raise _bad(path, "weights must be finite floating-point numbers")
+    try:
+        kind.check_weights(weights, meta.size, len(meta.vocabulary))
+    except ValueError as e:
+        raise _bad(path, str(e)) from None
     model = Model(kind, meta.size, Vocabulary(meta.vocabulary), tuple(weights))
     return Loaded(path, meta, model)

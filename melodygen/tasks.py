@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from melodygen import encoding, midi, notation, plots, store
+from melodygen import corpus, midi, notation, plots, store
+from melodygen.corpus import Corpus
 from melodygen.errors import BadInput
 from melodygen.evaluation import Evaluation, Report, evaluate
 from melodygen.files import (
@@ -28,6 +29,7 @@ from melodygen.notation import Note, Song, format_song
 
 OUTPUTS = Path("outputs")  # where models go by default, under the working directory
 MIDI_SUFFIXES = (".mid", ".midi")
+PREDICTIONS_UP_TO = 100  # songs: a corpus's predictions would be one long, unlistenable file
 
 
 def check_output(path: Path, suffixes: Sequence[str], overwrite: bool = True) -> None:
@@ -41,14 +43,14 @@ def check_output(path: Path, suffixes: Sequence[str], overwrite: bool = True) ->
     check_file_target(path, overwrite)
 
 
-def read_songs(paths: Sequence[Path]) -> list[Song]:
-    return [song for path in paths for song in notation.read_songs(path)]
-
-
 def default_dir(paths: Sequence[Path], kind: str) -> Path:
     """outputs/NAME-KIND, NAME the first song file's stem or the directory's name."""
+    return OUTPUTS / f"{_name(paths)}-{kind}"
+
+
+def _name(paths: Sequence[Path]) -> str:
     first = Path(os.path.abspath(paths[0]))
-    return OUTPUTS / f"{first.name if first.is_dir() else first.stem}-{kind}"
+    return first.name if first.is_dir() else first.stem
 
 
 def _predictions_song(
@@ -77,7 +79,7 @@ def prediction_files(model: Model, evaluation: Evaluation) -> dict[str, bytes]:
     files = {}
     songs = [s.song for s in evaluation.songs]
     for mode in ("one_step", "full_song"):
-        tokens = [[model.vocab.tokens[i] for i in getattr(s, mode)] for s in evaluation.songs]
+        tokens = [s.tokens(mode, model.vocab) for s in evaluation.songs]
         song = _predictions_song(songs, tokens, mode)
         files[f"{mode}.txt"] = format_song(song).encode()
         files[f"{mode}.mid"] = midi.song_to_midi(song)
@@ -90,25 +92,43 @@ class Trained:
     report: Report
 
 
+def _read_for(paths: Sequence[Path], config, strict: bool) -> Corpus:
+    kind, size = config.kind, config.size
+    return corpus.read(paths, strict, lambda song: kind.too_short(song, size))
+
+
 def train(
-    paths: Sequence[Path], config, out: Path | None = None, on_epochs: Callable | None = None
+    paths: Sequence[Path],
+    config,
+    out: Path | None = None,
+    on_epochs: Callable | None = None,
+    valid: float | None = None,
+    strict: bool = False,
+    on_skipped: Callable[[list[corpus.Skipped], int], None] | None = None,
 ) -> Trained:
-    """Read the songs, train ``config`` (a training.TrainConfig), evaluate the model on its
-    songs and write the model directory; it becomes the latest model."""
+    """Read the songs, hold out a share of them (``valid``, default corpus.default_valid),
+    train ``config`` (a training.TrainConfig), measure the model on both and write the model
+    directory; it becomes the latest model. ``on_skipped`` hears of songs left out of
+    directories before training starts."""
     out = out or default_dir(paths, config.model)
     check_directory_target(out)
     check_directory_target(store.state_dir())  # where the latest model will be recorded
-    songs = read_songs(paths)
-    encoding.require_windows(songs, config.window)
-    report = _train_into(out, songs, config, on_epochs)
+    songs = _read_for(paths, config, strict)
+    if on_skipped is not None:
+        on_skipped(songs.skipped, songs.files)
+    report = _train_into(out, songs, config, on_epochs, valid, f"{_name(paths)}")
     store.record_latest(out)
     return Trained(out, report)
 
 
-def _train_into(path: Path, songs: Sequence[Song], config, on_epochs) -> Report:
-    from melodygen import training  # TensorFlow: only once the inputs are known to be good
+def _train_into(
+    path: Path, read: Corpus, config, on_epochs, valid: float | None, name: str
+) -> Report:
+    from melodygen import training  # TensorFlow, if the kind needs it: only once inputs are good
 
-    trained = training.train(songs, config, on_epochs)
+    fraction = corpus.default_valid(read.songs) if valid is None else valid
+    songs, held_out = corpus.split(read.songs, fraction)
+    trained = training.train(songs, config, on_epochs, held_out)
     model, history = trained.model, trained.history
     evaluation = evaluate(model, songs)
     report = Report(
@@ -122,8 +142,17 @@ def _train_into(path: Path, songs: Sequence[Song], config, on_epochs) -> Report:
         units=config.units,
         window=config.window,
         training=evaluation.overall,
-        loss_history=history.loss,
-        accuracy_history=history.accuracy,
+        validation=evaluate(model, held_out).overall if held_out else None,
+        best_epoch=history.best_epoch,
+        history={
+            "loss": history.loss,
+            "accuracy": history.accuracy,
+            "valid_loss": history.valid_loss,
+            "valid_accuracy": history.valid_accuracy,
+            "valid_bits": history.valid_bits,
+        },
+        skipped=read.skipped,
+        held_out=[corpus.file_name(s) for s in held_out],
     )
     meta = store.Metadata(
         model=config.model,
@@ -132,16 +161,23 @@ def _train_into(path: Path, songs: Sequence[Song], config, on_epochs) -> Report:
         songs=tuple(songs),
         seed=config.seed,
         epochs=config.epochs,
+        valid=fraction,
+        held_out=tuple(report.held_out),
     )
-    title = f"{config.model} on {', '.join(s.name for s in songs[:3])}" + (
-        f" and {len(songs) - 3} more" if len(songs) > 3 else ""
-    )
+    if len(songs) <= 3:
+        title = f"{config.model} on {', '.join(s.name for s in songs)}"
+    else:
+        title = f"{config.model} on {name}: {len(songs)} songs" + (
+            f", {len(held_out)} held out" if held_out else ""
+        )
     files = {
-        store.MODEL_FILE: training.keras_file(trained.keras_model),
         store.REPORT_FILE: json.dumps(report.to_json(), indent=2).encode() + b"\n",
-        store.LOSS_PLOT: plots.loss_plot({config.model: (history.loss, history.accuracy)}, title),
-        **prediction_files(model, evaluation),
+        store.LOSS_PLOT: plots.loss_plot({config.model: report.history}, title),
     }
+    if len(songs) <= PREDICTIONS_UP_TO:
+        files |= prediction_files(model, evaluation)
+    if trained.keras_model is not None:
+        files[store.MODEL_FILE] = training.keras_file(trained.keras_model)
     store.save(path, meta, model, files)
     return report
 
@@ -153,24 +189,31 @@ class Compared:
 
 
 def compare(
-    paths: Sequence[Path], config, out: Path | None = None, on_epochs: Callable | None = None
+    paths: Sequence[Path],
+    config,
+    out: Path | None = None,
+    on_epochs: Callable | None = None,
+    valid: float | None = None,
 ) -> Compared:
     """Train the chapter's four models on the songs with the same settings, as the chapter
     compares them: a model directory each, one plot of the four loss curves."""
     from dataclasses import replace
 
-    first = Path(os.path.abspath(paths[0]))
-    out = out or OUTPUTS / f"compare-{first.name if first.is_dir() else first.stem}"
+    out = out or OUTPUTS / f"compare-{_name(paths)}"
     check_directory_target(out)
-    songs = read_songs(paths)
-    encoding.require_windows(songs, config.window)
+    kinds = [replace(config, model=kind) for kind in CHAPTER_KINDS]
+    songs = corpus.read(
+        paths, True, lambda s: next((r for c in kinds if (r := c.kind.too_short(s, c.size))), None)
+    )
     reports = []
     with atomic_directory(out) as tmp:
-        for kind in CHAPTER_KINDS:
-            step = on_epochs(kind) if on_epochs else None
-            reports.append(_train_into(tmp / kind, songs, replace(config, model=kind), step))
-        curves = {r.model: (r.loss_history, r.accuracy_history) for r in reports}
-        title = f"the four models on {songs[0].name}"
+        for kind_config in kinds:
+            step = on_epochs(kind_config.model) if on_epochs else None
+            reports.append(
+                _train_into(tmp / kind_config.model, songs, kind_config, step, valid, _name(paths))
+            )
+        curves = {r.model: r.history for r in reports}
+        title = f"the four models on {_name(paths)}"
         (tmp / "compare.png").write_bytes(plots.loss_plot(curves, title))
         summary = [{k: v for k, v in r.to_json().items() if k != "history"} for r in reports]
         (tmp / "compare.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -181,39 +224,56 @@ def compare(
 class Evaluated:
     loaded: store.Loaded
     evaluation: Evaluation
+    skipped: list[corpus.Skipped]
     out: Path
     written: list[str]
 
 
 def evaluate_songs(
-    model_dir: Path | None, paths: Sequence[Path], out: Path | None = None
+    model_dir: Path | None,
+    paths: Sequence[Path],
+    out: Path | None = None,
+    held_out: bool = False,
+    pictures: bool = False,
 ) -> Evaluated:
-    """The model against songs (default: its training songs): measures, the one-step and
-    full-song predictions as MIDI and text, and a picture per song."""
+    """The model against songs (default: its training songs; with ``held_out``, only the given
+    songs it held out in training): the measures, the one-step and full-song predictions as
+    MIDI and text, and with ``pictures`` a piano roll per song."""
     loaded = store.load(model_dir)
-    songs = read_songs(paths) if paths else list(loaded.meta.songs)
     out = out or loaded.path / "evaluate"
     check_directory_target(out)
+    if paths:
+        read = corpus.read(paths)
+        songs = read.songs
+        if held_out:
+            names = set(loaded.meta.held_out)
+            songs = [s for s in songs if corpus.file_name(s) in names]
+            if not songs:
+                raise BadInput(
+                    f"none of these songs was held out in training ({len(names)} were)",
+                    parameter="held_out",
+                )
+    elif held_out:
+        raise BadInput("name the songs (files or directories) to look in", parameter="held_out")
+    else:
+        read, songs = Corpus(list(loaded.meta.songs)), list(loaded.meta.songs)
     model = loaded.model
-    for song in songs:
-        for token in song.tokens:
-            try:
-                model.vocab.index(token)
-            except BadInput as e:
-                raise BadInput(f"{song.source}: {e}") from None
     evaluation = evaluate(model, songs)
     files = prediction_files(model, evaluation)
-    for s in evaluation.songs:
-        rows = {
-            "one-step": [model.vocab.tokens[i] for i in s.one_step],
-            "full song": [model.vocab.tokens[i] for i in s.full_song],
-        }
-        title = f"{model.kind.name} on {s.song.name}"
-        files[f"{s.song.name}.png"] = plots.prediction_plot(s.song.tokens, rows, s.window, title)
+    if pictures:
+        for s in evaluation.songs:
+            rows = {
+                "one-step": s.tokens("one_step", model.vocab),
+                "full song": s.tokens("full_song", model.vocab),
+            }
+            title = f"{model.kind.name} on {s.song.name}"
+            files[f"{s.song.name}.png"] = plots.prediction_plot(
+                s.song.tokens, rows, s.window, title
+            )
     out.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         write_atomic(out / name, data)
-    return Evaluated(loaded, evaluation, out, sorted(files))
+    return Evaluated(loaded, evaluation, read.skipped, out, sorted(files))
 
 
 @dataclass(frozen=True)

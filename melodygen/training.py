@@ -16,6 +16,7 @@ import contextlib
 import functools
 import io
 import json
+import math
 import os
 import sys
 import time
@@ -27,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from melodygen import encoding
+from melodygen.errors import BadInput
 from melodygen.files import deterministic_zip
-from melodygen.models import DEFAULT_UNITS, DEFAULT_WINDOW, KINDS, Kind, Model, Size
+from melodygen.models import DEFAULT_ORDER, DEFAULT_UNITS, DEFAULT_WINDOW, KINDS, Kind, Model, Size
 from melodygen.notation import Song
 
 SECONDS_PER_CALL = 0.3  # epochs per compiled call adapt so progress updates this often
@@ -72,9 +74,13 @@ class TrainConfig:
     model: str = "stateful"  # one of models.KINDS
     window: int = DEFAULT_WINDOW  # notes in, the next one out (the chapter's 4)
     units: int = DEFAULT_UNITS  # Dense / LSTM width (the chapter's 128)
-    epochs: int = 2000  # the chapter's 2000; --until-perfect may stop sooner
+    epochs: int = 2000  # the chapter's 2000; --until-perfect or --patience may stop sooner
     seed: int = 5  # the chapter's np.random.seed(5): initial weights and shuffling
     until_perfect: bool = False  # stop once every window (hence the full song) is right
+    batch: int | None = None  # windows (or, stateful, songs side by side) per step; None: the
+    # chapter's batch size for the kind
+    patience: int | None = None  # stop after this many epochs without a better validation loss
+    order: int = DEFAULT_ORDER  # n-gram order
 
     @property
     def kind(self) -> Kind:
@@ -82,7 +88,7 @@ class TrainConfig:
 
     @property
     def size(self) -> Size:
-        return Size(units=self.units, window=self.window)
+        return Size(units=self.units, window=self.window, order=self.order)
 
 
 @dataclass(frozen=True)
@@ -119,16 +125,53 @@ def epoch_order(seed: int, epoch: int, n: int, kind: Kind) -> np.ndarray:
     return np.random.default_rng((seed, epoch)).permutation(n)
 
 
+def streams(song_starts: np.ndarray, batch: int) -> np.ndarray:
+    """A stateful model's ``batch`` streams: the songs dealt longest first to the stream with
+    the fewest windows so far (streams end nearly together), each stream reading its songs in
+    their order. Returns (steps, batch) window indices, -1 where a stream has ended. With
+    batch 1: every window in song order, as the chapter."""
+    starts = np.flatnonzero(song_starts)
+    ends = np.append(starts[1:], len(song_starts))
+    lanes: list[list[int]] = [[] for _ in range(batch)]
+    sizes = [0] * batch
+    for song in sorted(range(len(starts)), key=lambda i: starts[i] - ends[i]):  # longest first
+        lane = sizes.index(min(sizes))
+        lanes[lane].append(song)
+        sizes[lane] += ends[song] - starts[song]
+    out = np.full((max(sizes), batch), -1, dtype=np.int32)
+    for b, songs in enumerate(lanes):
+        windows = [w for song in sorted(songs) for w in range(starts[song], ends[song])]
+        out[: len(windows), b] = windows
+    return out
+
+
+def epoch_batches(seed: int, epoch: int, data: Dataset, kind: Kind, batch: int) -> np.ndarray:
+    """The windows of each step of one epoch: (steps, batch) indices, -1 for none (Keras's
+    last, smaller batch; a stateful stream that has ended)."""
+    if kind.stateful:
+        return streams(data.song_starts, batch)
+    order = epoch_order(seed, epoch, len(data.y), kind)
+    steps = -(-len(order) // batch)
+    return np.pad(order, (0, steps * batch - len(order)), constant_values=-1).reshape(steps, batch)
+
+
 @dataclass
 class History:
     loss: list[float] = field(default_factory=list)  # per epoch, mean over windows
     accuracy: list[float] = field(default_factory=list)  # per epoch, as the weights changed
+    valid_loss: list[float] = field(default_factory=list)  # per epoch, on held-out songs
+    valid_accuracy: list[float] = field(default_factory=list)
+    valid_bits: list[float] = field(default_factory=list)  # bits per token
+    best_epoch: int | None = None  # the epoch whose weights were kept (best validation loss)
     perfect_at: int | None = None  # epochs after which every window was predicted right
     seconds: float = 0.0
 
     @property
     def epochs_run(self) -> int:
         return len(self.loss)
+
+
+Validate = Callable[[list[np.ndarray]], Any]  # weights -> evaluation.Measures on held-out songs
 
 
 def reset_states(model) -> None:
@@ -140,16 +183,21 @@ def reset_states(model) -> None:
 class Trainer:
     """Drives a compiled train step over many epochs per call (see the module docstring)."""
 
-    def __init__(self, model, kind: Kind, data: Dataset, seed: int) -> None:
+    def __init__(
+        self, model, kind: Kind, data: Dataset, seed: int, batch: int | None = None
+    ) -> None:
         tf, keras = setup_tensorflow()
         self.tf, self.keras = tf, keras
         self.model, self.kind, self.seed = model, kind, seed
+        self.batch = batch or kind.batch_size
+        self.data = data
         self.optimizer = keras.optimizers.Adam()  # the chapter's optimizer="adam" defaults
         self.optimizer.build(model.trainable_variables)
         self.x = tf.constant(data.x)
         self.y = tf.constant(data.y_one_hot)
         self.keep = tf.constant(1.0 - data.song_starts, tf.float32)  # 0 at each song's start
         self.n = len(data.y)
+        self.steps = epoch_batches(seed, 0, data, kind, self.batch).shape[0]
         self._step = tf.function(self._train_step, jit_compile=True)
         self._predict = tf.function(self._predict_step, jit_compile=True)
         self._runs = {}  # stop-when-perfect or not -> compiled loop (compiled when first used)
@@ -157,7 +205,7 @@ class Trainer:
     def _run(self, orders, stop_when_perfect: bool):
         if stop_when_perfect not in self._runs:
             tf = self.tf
-            order = tf.TensorSpec([None, self.n], tf.int32)  # window order, one row per epoch
+            order = tf.TensorSpec([None, self.steps, self.batch], tf.int32)  # per epoch
             self._runs[stop_when_perfect] = tf.function(
                 functools.partial(self._run_epochs, stop_when_perfect=stop_when_perfect),
                 input_signature=[order],
@@ -165,17 +213,25 @@ class Trainer:
         return self._runs[stop_when_perfect](orders)
 
     def _keep_state(self, keep):
-        """Multiply the LSTM state by ``keep`` (0 resets it): inside the compiled step this costs
-        nothing, where a reset branch in the loop would cost a graph op per window."""
+        """Multiply each row's LSTM state by ``keep`` (batch,) (0 resets it): inside the
+        compiled step this costs nothing, where a reset branch would cost a graph op."""
         for layer in self.model.layers:
             if getattr(layer, "stateful", False):
                 for state in layer.states:
-                    state.assign(state * keep)
+                    state.assign(state * keep[:, None])
+
+    def _rows(self, rows):
+        """A step's windows: their inputs, one-hot labels, weights (0 for none) and what to
+        keep of each row's state (0 at a song's first window or after its stream's end)."""
+        tf = self.tf
+        weight = tf.cast(rows >= 0, tf.float32)
+        rows = tf.maximum(rows, 0)
+        keep = tf.gather(self.keep, rows) * weight if self.kind.stateful else weight
+        return tf.gather(self.x, rows), tf.gather(self.y, rows), weight, keep
 
     def _train_step(self, x, y, keep, weight):
-        """One Adam update on a batch; ``weight`` is 0 for the rows that pad Keras's last,
-        smaller batch to the full size (one compiled shape), so the loss is the mean over the
-        real rows, as fit computes it."""
+        """One Adam update on a batch; rows of weight 0 (padding to one compiled shape) do not
+        count, so the loss is the mean over the real rows, as fit computes it."""
         tf = self.tf
         self._keep_state(keep)
         variables = self.model.trainable_variables
@@ -191,50 +247,43 @@ class Trainer:
         self._keep_state(keep)
         return self.tf.argmax(self.model(x, training=False), -1, output_type=self.tf.int32)
 
-    def _count_right(self):
+    def _count_right(self, order):
         """Windows predicted right by the current weights, with the state as the chapter's
         evaluate and one-step prediction have it (reset, then carried through each song)."""
         tf = self.tf
         labels = tf.argmax(self.y, -1, output_type=tf.int32)
         if not self.kind.stateful:
             return tf.reduce_sum(
-                tf.cast(self._predict(self.x, tf.constant(1.0)) == labels, tf.int32)
+                tf.cast(self._predict(self.x, tf.ones([self.n])) == labels, tf.int32)
             )
         right = tf.constant(0)
-        for i in tf.range(self.n):
-            predicted = self._predict(self.x[i][None], self.keep[i])
-            right += tf.cast(predicted[0] == labels[i], tf.int32)
+        for b in tf.range(self.steps):
+            x, _, weight, keep = self._rows(order[b])
+            rows = tf.maximum(order[b], 0)
+            hit = tf.cast(self._predict(x, keep) == tf.gather(labels, rows), tf.float32)
+            right += tf.cast(tf.reduce_sum(hit * weight), tf.int32)
         reset_states(self.model)
         return right
 
     def _run_epochs(self, orders, stop_when_perfect: bool):
         tf = self.tf
-        n, batch = self.n, self.kind.batch_size
-        batches = -(-n // batch)
-        # Keras's last batch is smaller: pad it with weight-0 rows to one compiled shape.
-        weights = tf.reshape(tf.range(batches * batch) < n, (batches, batch))
-        weights = tf.cast(weights, tf.float32)
         losses = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
         accuracies = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
         perfect = tf.constant(False)
         for e in tf.range(tf.shape(orders)[0]):
             total_loss, total_right = tf.constant(0.0), tf.constant(0.0)
-            order = tf.reshape(tf.pad(orders[e], [[0, batches * batch - n]]), (batches, batch))
-            # A stateful kind trains on batch 1 in song order, the state carried between
-            # windows; keep is 0 at each song's first window, so the state is reset at each
-            # epoch, as after the chapter's fit, and between songs. Stateless kinds keep 1.
-            for b in tf.range(batches):
-                rows = order[b]
-                keep = self.keep[rows[0]] if self.kind.stateful else tf.constant(1.0)
-                loss, right = self._step(
-                    tf.gather(self.x, rows), tf.gather(self.y, rows), keep, weights[b]
-                )
-                total_loss += loss * tf.reduce_sum(weights[b])
+            # A stateful kind reads its streams in song order, the state carried between
+            # windows and reset at each song's first window (so at each epoch too, as after
+            # the chapter's fit); stateless kinds read shuffled windows.
+            for b in tf.range(self.steps):
+                x, y, weight, keep = self._rows(orders[e][b])
+                loss, right = self._step(x, y, keep, weight)
+                total_loss += loss * tf.reduce_sum(weight)
                 total_right += right
-            losses = losses.write(e, total_loss / n)
-            accuracies = accuracies.write(e, total_right / n)
+            losses = losses.write(e, total_loss / self.n)
+            accuracies = accuracies.write(e, total_right / self.n)
             if stop_when_perfect:
-                perfect = self._count_right() == n
+                perfect = self._count_right(orders[e]) == self.n
                 if perfect:
                     break
         reset_states(self.model)
@@ -245,20 +294,27 @@ class Trainer:
         epochs: int,
         until_perfect: bool = False,
         on_epochs: Callable[[History], None] | None = None,
+        validate: Validate | None = None,
+        patience: int | None = None,
     ) -> History:
-        """Train ``epochs`` epochs or until perfect; ``on_epochs`` sees the history before the
-        first call (empty: compiling) and after each."""
+        """Train ``epochs`` epochs, or until perfect, or until ``patience`` epochs bring no
+        better validation loss (the best weights are then kept). ``on_epochs`` sees the
+        history before the first call (empty: compiling) and after each; with ``validate``,
+        each call is one epoch, measured on the held-out songs."""
         tf = self.tf
         history = History()
         if on_epochs is not None:
             on_epochs(history)
         start = time.perf_counter()
-        chunk = 1
+        chunk, best, best_weights = 1, math.inf, None
         while history.epochs_run < epochs and history.perfect_at is None:
             first = history.epochs_run
-            count = min(chunk, epochs - first)
+            count = 1 if validate else min(chunk, epochs - first)
             orders = np.stack(
-                [epoch_order(self.seed, e, self.n, self.kind) for e in range(first, first + count)]
+                [
+                    epoch_batches(self.seed, e, self.data, self.kind, self.batch)
+                    for e in range(first, first + count)
+                ]
             )
             tick = time.perf_counter()
             losses, accuracies, perfect = self._run(tf.constant(orders, tf.int32), until_perfect)
@@ -268,9 +324,23 @@ class Trainer:
                 history.perfect_at = history.epochs_run
             per_epoch = (time.perf_counter() - tick) / max(len(losses), 1)
             chunk = int(np.clip(SECONDS_PER_CALL / max(per_epoch, 1e-6), 1, MAX_EPOCHS_PER_CALL))
+            stop = False
+            if validate is not None:
+                measures = validate(self.model.get_weights())
+                history.valid_loss.append(measures.loss)
+                history.valid_accuracy.append(measures.accuracy)
+                history.valid_bits.append(measures.bits_per_token)
+                if measures.loss < best:
+                    best, best_weights = measures.loss, self.model.get_weights()
+                    history.best_epoch = history.epochs_run
+                stop = patience is not None and history.epochs_run - history.best_epoch >= patience
             history.seconds = time.perf_counter() - start
             if on_epochs is not None:
                 on_epochs(history)
+            if stop:
+                break
+        if best_weights is not None:
+            self.model.set_weights(best_weights)
         return history
 
 
@@ -317,26 +387,43 @@ def keras_file(model) -> bytes:
 class Trained:
     model: Model  # the weights as numpy arrays, ready to predict
     history: History
-    keras_model: Any  # the Keras model itself, for model.keras and for tests
+    keras_model: Any = None  # the Keras model itself, for model.keras and for tests
 
 
 def train(
     songs: Sequence[Song],
     config: TrainConfig,
     on_epochs: Callable[[History], None] | None = None,
+    valid: Sequence[Song] = (),
 ) -> Trained:
-    """Fit ``config.model`` on the songs; returns the model and its history."""
+    """Fit ``config.model`` on the songs, measuring it on the ``valid`` songs after each epoch;
+    returns the model (the best on ``valid``, if any) and its history."""
+    from melodygen.evaluation import evaluate
+
+    kind, size = config.kind, config.size
+    for song in songs:
+        if reason := kind.too_short(song, size):
+            raise BadInput(f"{song.source}: {reason}")
+    vocab = encoding.Vocabulary.from_songs((s.tokens for s in songs), kind.specials)
+    indices = [vocab.encode(s.tokens) for s in songs]
+    if not kind.keras:  # counted, not trained: no TensorFlow, no epochs
+        start = time.perf_counter()
+        weights = tuple(kind.fit(indices, vocab, size))
+        return Trained(
+            Model(kind, size, vocab, weights), History(seconds=time.perf_counter() - start)
+        )
+
+    def validate(weights: list[np.ndarray]):
+        model = Model(kind, size, vocab, tuple(np.asarray(w) for w in weights))
+        return evaluate(model, valid, full_song=False).overall
+
     _, keras = setup_tensorflow()
-    kind = config.kind
-    encoding.require_windows(songs, config.window)
-    tokens = [song.tokens for song in songs]
-    vocab = encoding.Vocabulary.from_songs(tokens)
-    table = encoding.input_table(vocab, kind.inputs)
-    data = make_dataset([[vocab.index(t) for t in s] for s in tokens], table, config.window)
+    data = make_dataset(indices, encoding.input_table(vocab, kind.inputs), config.window)
     keras.utils.set_random_seed(config.seed)
-    model = kind.build(config.size, len(vocab))
-    history = Trainer(model, kind, data, config.seed).fit(
-        config.epochs, config.until_perfect, on_epochs
+    model = kind.build(size, len(vocab), config.batch)
+    trainer = Trainer(model, kind, data, config.seed, config.batch)
+    history = trainer.fit(
+        config.epochs, config.until_perfect, on_epochs, validate if valid else None, config.patience
     )
     weights = tuple(np.asarray(w) for w in model.get_weights())
-    return Trained(Model(kind, config.size, vocab, weights), history, model)
+    return Trained(Model(kind, size, vocab, weights), history, model)

@@ -92,3 +92,29 @@ def numpy_model(path: Path, kind: str = "stateful", units: int = 8, seed: int = 
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+ESSEN = ROOT.parent / "shared" / "corpus" / "essen.tar.gz"  # the shared corpus (not in git)
+
+
+@pytest.fixture(scope="session")
+def essen(tmp_path_factory) -> Path:
+    """The shared Essen corpus, unpacked once per session: 7,623 songs."""
+    import tarfile
+
+    if not ESSEN.is_file():
+        pytest.skip(f"the shared corpus {ESSEN} is not here")
+    root = tmp_path_factory.mktemp("essen")
+    with tarfile.open(ESSEN) as archive:
+        archive.extractall(root, filter="data")
+    return root / "essen"
+
+
+@pytest.fixture(scope="session")
+def essen_slice(essen, tmp_path_factory) -> Path:
+    """A small corpus: the first 60 Essen songs by name (7 of them held out by the CRC rule)."""
+    root = tmp_path_factory.mktemp("slice") / "essen-slice"
+    root.mkdir()
+    for path in sorted(essen.iterdir())[:60]:
+        shutil.copy(path, root)
+    return root

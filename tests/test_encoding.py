@@ -14,6 +14,7 @@ from melodygen.encoding import (
     one_hot,
     windows,
 )
+from melodygen.errors import BadInput
 from melodygen.notation import parse_token
 
 CODE2IDX = {"c4": 0, "d4": 1, "e4": 2, "f4": 3, "g4": 4, "a4": 5, "b4": 6,
@@ -33,14 +34,18 @@ def chapter_dataset(seq, window_size):
 
 def test_vocabulary_starts_with_the_chapters_codes():
     vocab = Vocabulary.from_songs([CHAPTER_SEQ])
-    assert vocab.tokens == tuple(CODE2IDX)
+    assert vocab.tokens == (*CODE2IDX, "<unk>")  # the chapter's codes, then the unknown class
     assert [vocab.index(t) for t in CODE2IDX] == list(CODE2IDX.values())
+    assert vocab.encode(["g8", "f#8"]) == [11, 14]  # an unseen token is <unk>
+    with pytest.raises(BadInput, match="'<unk>' is not in the model's vocabulary"):
+        vocab.index("<unk>")  # a seed must be made of song tokens
+    assert Vocabulary.from_songs([["c4"]], ("<end>", "<unk>")).tokens[-2:] == ("<end>", "<unk>")
 
 
 def test_extra_tokens_longest_first_then_low_to_high_rests_last():
     vocab = Vocabulary.from_songs([["g8", "c'4", "r8", "f#16", "C4", "e2", "r2", "G2", "d4."]])
     assert vocab.tokens[:14] == CHAPTER_TOKENS
-    assert vocab.tokens[14:] == ("G2", "e2", "r2", "d4.", "C4", "c'4", "r8", "f#16")
+    assert vocab.tokens[14:] == ("G2", "e2", "r2", "d4.", "C4", "c'4", "r8", "f#16", "<unk>")
 
 
 def test_index_windows_equal_the_chapters_dataset():
@@ -50,10 +55,12 @@ def test_index_windows_equal_the_chapters_dataset():
     assert expected.shape == (50, 5)
     assert expected[0].tolist() == [11, 9, 2, 10, 8] and expected[-1].tolist() == [11, 11, 9, 9, 2]
     assert np.array_equal(w, expected[:, :4]) and np.array_equal(y, expected[:, 4])
-    x = input_table(vocab, "index")[w][..., 0]
+    table = input_table(vocab, "index")
+    x = table[w][..., 0]
     assert np.allclose(x, (expected[:, :4] / float(13)).astype(np.float32), atol=0, rtol=0)
+    assert table[vocab.unknown, 0] == np.float32(14 / 13)  # <unk>: the value after the last
     labels = one_hot(y, len(vocab))
-    assert labels.shape == (50, 14) and np.array_equal(labels.argmax(1), expected[:, 4])
+    assert labels.shape == (50, 15) and np.array_equal(labels.argmax(1), expected[:, 4])
 
 
 def test_features_equal_code2features_on_the_chapters_codes():

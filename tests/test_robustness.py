@@ -56,15 +56,40 @@ def test_bad_song_files(cli, tmp_path, case):
 def test_directory_without_songs(cli, tmp_path):
     (tmp_path / "empty").mkdir()
     assert "empty: no songs" in one_line_error(cli("train", "empty"))
+    write(tmp_path / "empty" / "bad.txt", "x4")
+    assert "no usable songs: all 1 were skipped" in one_line_error(cli("train", "empty"))
 
 
-def test_one_bad_song_in_a_directory_is_named_and_nothing_is_written(cli, tmp_path):
-    (tmp_path / "songs").mkdir()
-    write(tmp_path / "songs" / "a_good.txt", NABIYA.read_text(encoding="utf-8"))
-    write(tmp_path / "songs" / "b_bad.txt", "g8 e8 e4 f8\nd8 x4 d4\n")
-    message = one_line_error(cli("train", "songs", "--epochs", "1"))
-    assert "b_bad.txt:2:4: bad token 'x4'" in message
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["songs"]
+def test_unusable_songs_in_a_directory_are_skipped_and_named(cli, tmp_path):
+    """A bad token, a song too short for the model and a corrupt MIDI file among good songs:
+    training uses the good ones and says which were left out and why; --strict stops at the
+    first; a song named on the command line is always strict."""
+    songs = tmp_path / "songs"
+    (songs / "more").mkdir(parents=True)
+    for name in ("twinkle", "ode_to_joy"):
+        write(songs / f"{name}.txt", (SONGS / f"{name}.txt").read_text(encoding="utf-8"))
+    write(songs / "more" / "b_bad.txt", "g8 e8 e4 f8\nd8 x4 d4\n")
+    write(songs / "c_short.txt", "g8 e8 e4")
+    (songs / "d_corrupt.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01")
+    (songs / "notes.md").write_text("not a song, not read")
+    result = cli("train", "songs", "--epochs", "1", "--units", "4", "-o", "m")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert "warning: skipped songs/c_short.txt: 3 notes is too short to train on" in lines[0]
+    assert "warning: skipped songs/d_corrupt.mid: not a readable MIDI file" in lines[1]
+    assert "warning: skipped songs/more/b_bad.txt: 2:4: bad token 'x4'" in lines[2]
+    assert "used 2 of 5 songs; skipped 3, listed in report.json" in lines[3]
+    report = json.loads((tmp_path / "m" / "report.json").read_text())
+    assert report["songs"] == ["ode_to_joy", "twinkle"]
+    assert [s["file"] for s in report["skipped"]] == [
+        "songs/c_short.txt", "songs/d_corrupt.mid", "songs/more/b_bad.txt",
+    ]  # fmt: skip
+    message = one_line_error(cli("train", "songs", "--strict", "--epochs", "1", "-o", "s"))
+    assert message == (
+        "error: songs/c_short.txt: 3 notes is too short to train on: a window of 4 needs at least 5"
+    )
+    assert "bad token 'x4'" in one_line_error(cli("train", "songs/more/b_bad.txt", "-o", "s"))
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.parametrize(
@@ -148,7 +173,9 @@ def test_missing_or_truncated_model_files(cli, model_dir, name):
         (lambda m: m.update(window="4"), "'window' must be a int"),
         (lambda m: m.update(model="gpt"), "unknown model 'gpt'"),
         (lambda m: m.update(format="other/9"), "format is 'other/9'"),
-        (lambda m: m["vocabulary"].append("f#8"), "do not fit a stateful model"),
+        (lambda m: m["vocabulary"].insert(-1, "f#8"), "do not fit a stateful model"),
+        (lambda m: m["vocabulary"].append("f#8"), "go after the tokens"),
+        (lambda m: m["vocabulary"].pop(), "vocabulary ends with <unk>"),
         (lambda m: m["vocabulary"].__setitem__(0, "h4"), "'h4' is not a token"),
         (lambda m: m.update(units=16), "weight shapes"),
         (lambda m: m["songs"][0].update(tempo="fast"), "tempo must be between 1 and 1000"),

@@ -130,16 +130,15 @@ def test_full_song_prediction_is_the_chapters_loop(trained_models):
     assert ours == theirs
 
 
-def test_until_perfect_stops_when_every_window_is_right():
-    from melodygen.evaluation import evaluate
-
-    song = parse_song("c4 d4 e4 f4 g4 a4 b4 c'4 b4 a4 g4 f4 e4 d4 c2")
-    config = training.TrainConfig("stateful", units=32, epochs=400, seed=1, until_perfect=True)
-    trained = training.train([song], config)
-    stopped = trained.history.perfect_at
-    assert stopped is not None and stopped == trained.history.epochs_run < 400
-    measures = evaluate(trained.model, [song]).overall
-    assert measures.one_step_correct == measures.full_song_correct == len(song.notes) - 4
+def test_stateful_streams_deal_songs_longest_first_to_the_shortest_stream():
+    starts = np.zeros(14, bool)
+    starts[[0, 3, 8, 10]] = True  # songs of 3, 5, 2 and 4 windows
+    lanes = training.streams(starts, 2)
+    assert lanes.T.tolist() == [[3, 4, 5, 6, 7, 8, 9], [0, 1, 2, 10, 11, 12, 13]]
+    assert training.streams(starts, 3).T.tolist() == [
+        [3, 4, 5, 6, 7], [10, 11, 12, 13, -1], [0, 1, 2, 8, 9],
+    ]  # fmt: skip
+    assert training.streams(starts, 1)[:, 0].tolist() == list(range(14))  # the chapter's order
 
 
 def test_short_song_is_a_clear_error():

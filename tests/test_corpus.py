@@ -1,0 +1,139 @@
+"""Corpora: reading directories, the held-out split, and training and evaluating on them."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+from conftest import SONGS, write
+from melodygen import corpus
+from melodygen.notation import read_song
+
+
+@pytest.fixture(scope="module")
+def essen_read(essen):
+    start = time.perf_counter()
+    read = corpus.read([essen], strict=True)
+    return read, time.perf_counter() - start
+
+
+def test_every_tune_of_the_shared_corpus_reads(essen_read):
+    read, seconds = essen_read
+    assert len(read.songs) == 7623 and not read.skipped
+    assert sum(len(s.notes) for s in read.songs) == 413_519
+    meters = {s.time for s in read.songs}
+    assert (116, 4) in meters and (97, 32) in meters  # real Essen meters
+    assert seconds < 30  # seconds, not minutes (a benchmark measures it: benchmarks/corpus.py)
+
+
+def test_the_split_is_by_file_name_and_stable(essen_read):
+    songs = essen_read[0].songs
+    train, held = corpus.split(songs, 0.1)
+    # the rule, restated: CRC-32 of the file name (UTF-8) is 0 modulo round(1 / fraction)
+    names = [corpus.file_name(s) for s in held]
+    assert names == [
+        corpus.file_name(s) for s in songs if zlib.crc32(corpus.file_name(s).encode()) % 10 == 0
+    ]
+    assert len(held) == 744 and sum(n.midi_pitch is not None for s in held for n in s.notes) == (
+        37_746
+    )
+    assert len(train) == 7623 - 744
+    # adding songs never moves the others
+    more, _ = corpus.split(songs[:100], 0.1)
+    assert {corpus.file_name(s) for s in more} <= {corpus.file_name(s) for s in train}
+    assert corpus.split(songs, 0.2)[1] != held and len(corpus.split(songs, 0.2)[1]) < 2000
+    assert corpus.default_valid(songs[:19]) == 0 and corpus.default_valid(songs[:20]) == 0.1
+
+
+def test_directories_are_read_recursively_with_midi_files(cli, tmp_path):
+    (tmp_path / "tunes" / "deeper").mkdir(parents=True)
+    shutil.copy(SONGS / "twinkle.txt", tmp_path / "tunes")
+    assert cli("render", SONGS / "ode_to_joy.txt", "-o", "tunes/deeper/ode.mid").exit_code == 0
+    read = corpus.read([tmp_path / "tunes"], strict=True)
+    assert [s.name for s in read.songs] == ["ode", "twinkle"]
+    assert read.songs[0].tokens == read_song(SONGS / "ode_to_joy.txt").tokens
+
+
+def test_ngram_trains_on_a_corpus_and_evaluate_reports_the_held_out_measures(
+    cli, essen_slice, tmp_path
+):
+    result = cli("train", essen_slice, "--model", "ngram", "--order", "4", "-o", "ng")
+    assert result.exit_code == 0, result.output
+    assert "compiling" not in result.stderr  # counted, not trained: no TensorFlow
+    model = tmp_path / "ng"
+    assert {p.name for p in model.iterdir()} == {
+        "weights.npz", "melodygen.json", "report.json", "loss.png", "one_step.mid",
+        "one_step.txt", "full_song.mid", "full_song.txt",
+    }  # fmt: skip
+    meta = json.loads((model / "melodygen.json").read_text())
+    report = json.loads((model / "report.json").read_text())
+    assert meta["valid"] == 0.1 and len(meta["held_out"]) == 7 == len(report["held_out"])
+    assert meta["vocabulary"][-2:] == ["<end>", "<unk>"] and meta["order"] == 4
+    valid = report["measures"]["validation"]
+    assert valid["songs"] == 7 and valid["unseen_tokens"] >= 0
+    assert 0 < valid["pitch_bits_per_note"] < valid["bits_per_token"] < 12
+    assert report["measures"]["training"]["songs"] == 53
+
+    result = cli("evaluate", "--held-out", essen_slice, "--json")
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["measures"] == valid
+    assert [s["name"] for s in printed["songs"]] == [
+        n.removesuffix(".txt") for n in meta["held_out"]
+    ]
+    table = cli("evaluate", essen_slice)  # a directory: one summary table, no alignments
+    assert table.exit_code == 0 and "one-step" not in table.stdout
+    assert re.search(r"\n songs +│ *60 │", table.stdout), table.stdout  # all 60 in one row
+    assert not list((model / "evaluate").glob("*.png"))  # pictures only when asked
+
+
+def test_unseen_tokens_are_scored_not_skipped(cli, essen_slice, tmp_path):
+    assert cli("train", essen_slice, "--model", "ngram", "--order", "3", "-o", "ng").exit_code == 0
+    write(tmp_path / "odd.txt", "c4 d4 e4 c''#32.. d4 e4 r1.. c4")  # two tokens never seen
+    result = cli("evaluate", "odd.txt", "--json")
+    assert result.exit_code == 0, result.output
+    measures = json.loads(result.stdout)["measures"]
+    assert measures["unseen_tokens"] == 2 and measures["unseen_pitches"] == 1
+    assert measures["tokens"] == 8 and measures["notes"] == 7
+    assert np.isfinite(measures["bits_per_token"]) and measures["bits_per_token"] > 5
+
+
+def test_training_measures_held_out_songs_each_epoch_and_keeps_the_best(cli, essen_slice, tmp_path):
+    """A chapter model on a corpus: the held-out songs measured after each epoch, early
+    stopping on their loss, and the kept weights are those of the best epoch."""
+    result = cli("train", essen_slice, "--model", "mlp", "--units", "8", "--epochs", "12",
+                 "--patience", "2", "--random-seed", "3", "-o", "m")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "m" / "report.json").read_text())
+    history = report["history"]
+    epochs = report["epochs_run"]
+    assert (
+        len(history["loss"]) == len(history["valid_loss"]) == len(history["valid_bits"]) == epochs
+    )
+    best = report["best_epoch"]
+    assert history["valid_loss"][best - 1] == min(history["valid_loss"])
+    assert epochs == 12 or epochs == best + 2  # stopped by patience, or ran out of epochs
+    assert f"kept the weights of epoch {best}" in result.stdout
+    # the saved model is the best epoch's: its held-out loss is the one recorded then
+    evaluated = cli("evaluate", "--held-out", essen_slice, "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    again = json.loads(evaluated.stdout)["measures"]
+    assert again["loss"] == pytest.approx(history["valid_loss"][best - 1], rel=1e-6)
+    assert report["measures"]["validation"]["loss"] == pytest.approx(again["loss"], rel=1e-12)
+    assert "held-out: loss" in result.stderr  # the progress lines show the held-out measures
+
+
+def test_stateful_models_train_on_songs_side_by_side(cli, essen_slice, tmp_path):
+    result = cli("train", essen_slice, "--model", "stateful-features", "--units", "8",
+                 "--epochs", "2", "--batch", "16", "--valid", "0", "-o", "m")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "m" / "report.json").read_text())
+    assert report["measures"]["validation"] is None and report["held_out"] == []
+    assert report["measures"]["training"]["songs"] == 60 and report["epochs_run"] == 2
+    assert report["tokens_per_second"] > 0
