@@ -379,7 +379,10 @@ def train(
     if report.best_epoch is not None:
         console.print(f"kept the weights of epoch {report.best_epoch} (best held-out loss)")
     if report.epochs_run:
-        console.print(f"{report.tokens_per_second:,.0f} training tokens per second")
+        console.print(
+            f"{report.tokens_per_second:,.0f} training tokens per second "
+            f"({report.seconds_per_epoch:.2f} s per epoch, compiling excluded)"
+        )
     console.print(f"saved {escape(str(trained.path))}/ (now the latest model)")
 
 

@@ -40,6 +40,11 @@ from melodygen.notation import LENGTHS, Note, Song
 BATCH = 256  # songs evaluated side by side through the numpy forward pass
 
 
+def _finite(value):
+    """JSON has no NaN: a mean over nothing is None."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 @dataclass(frozen=True)
 class Measures:
     """Counts and sums over some songs; the means are properties, so measures add up."""
@@ -87,7 +92,7 @@ class Measures:
     def to_json(self) -> dict:
         """The means (None where there is nothing to average) and the counts."""
         return {
-            k: None if isinstance(v, float) and math.isnan(v) else v
+            k: _finite(v)
             for k, v in {
                 "accuracy": self.accuracy,
                 "bits_per_token": self.bits_per_token,
@@ -282,6 +287,7 @@ class Report:
     history: Mapping[str, list[float]] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)  # songs in directories not used
     held_out: list[str] = field(default_factory=list)  # the held-out songs' names
+    seconds_per_epoch: float = math.nan  # compiling excluded
 
     @property
     def final_loss(self) -> float | None:
@@ -289,8 +295,9 @@ class Report:
 
     @property
     def tokens_per_second(self) -> float:
-        """Training tokens (predicted tokens of the training songs) read per second."""
-        return self.training.predictions * self.epochs_run / max(self.train_seconds, 1e-9)
+        """Training tokens (predicted tokens of the training songs) read per second of an
+        epoch, compiling excluded."""
+        return self.training.predictions / self.seconds_per_epoch
 
     def to_json(self) -> dict:
         t = self.training
@@ -302,7 +309,8 @@ class Report:
             "best_epoch": self.best_epoch,
             "perfect_at": self.perfect_at,
             "train_seconds": round(self.train_seconds, 3),
-            "tokens_per_second": round(self.tokens_per_second, 1),
+            "seconds_per_epoch": _finite(self.seconds_per_epoch),
+            "tokens_per_second": _finite(self.tokens_per_second),
             "final_loss": self.final_loss,
             "accuracy": t.accuracy,
             "predictions": t.predictions,

@@ -144,6 +144,7 @@ def _train_into(
         training=evaluation.overall,
         validation=evaluate(model, held_out).overall if held_out else None,
         best_epoch=history.best_epoch,
+        seconds_per_epoch=history.seconds_per_epoch,
         history={
             "loss": history.loss,
             "accuracy": history.accuracy,

@@ -164,7 +164,14 @@ class History:
     valid_bits: list[float] = field(default_factory=list)  # bits per token
     best_epoch: int | None = None  # the epoch whose weights were kept (best validation loss)
     perfect_at: int | None = None  # epochs after which every window was predicted right
-    seconds: float = 0.0
+    seconds: float = 0.0  # all of training, compiling included
+    epoch_seconds: list[float] = field(default_factory=list)  # per epoch, compiling excluded
+    # (the first call's epochs are charged the median of the later ones)
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        later = self.epoch_seconds[1:] or self.epoch_seconds
+        return float(np.median(later)) if later else math.nan
 
     @property
     def epochs_run(self) -> int:
@@ -323,6 +330,7 @@ class Trainer:
             if bool(perfect):
                 history.perfect_at = history.epochs_run
             per_epoch = (time.perf_counter() - tick) / max(len(losses), 1)
+            history.epoch_seconds += [per_epoch] * len(losses)
             chunk = int(np.clip(SECONDS_PER_CALL / max(per_epoch, 1e-6), 1, MAX_EPOCHS_PER_CALL))
             stop = False
             if validate is not None:
