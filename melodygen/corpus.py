@@ -16,7 +16,6 @@ from melodygen.files import read_bytes
 from melodygen.notation import Song
 
 SONG_SUFFIXES = (".txt",)
-MIDI_SUFFIXES = (".mid", ".midi")
 MIN_SPLIT_SONGS = 20  # below this, no songs are held out by default
 DEFAULT_VALID = 0.1
 
@@ -39,13 +38,13 @@ class Corpus:
 
 def read_file(path: Path) -> Song:
     """One song file, or a MIDI file imported as ``melodygen import`` does."""
-    if path.suffix.lower() in MIDI_SUFFIXES:
+    if path.suffix.lower() in midi.SUFFIXES:
         return midi.midi_to_song(read_bytes(path, "MIDI file"), str(path), path.stem)
     return notation.read_song(path)
 
 
 def _files(directory: Path) -> list[Path]:
-    suffixes = SONG_SUFFIXES + MIDI_SUFFIXES
+    suffixes = SONG_SUFFIXES + midi.SUFFIXES
     found = []
     for root, dirs, names in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))

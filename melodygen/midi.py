@@ -23,6 +23,7 @@ from melodygen.notation import (
     header_value,
 )
 
+SUFFIXES = (".mid", ".midi")  # what melodygen reads and writes as MIDI
 PPQ = 480  # ticks per quarter note; divisible by 32 so a double-dotted 32nd is whole ticks
 DEFAULT_TEMPO = 120.0  # quarter notes per minute
 DEFAULT_TIME = (4, 4)

@@ -311,17 +311,6 @@ def read_song(path: str | os.PathLike[str]) -> Song:
     return song
 
 
-def read_songs(path: str | os.PathLike[str]) -> list[Song]:
-    """Read a song file, or every ``*.txt`` song in a directory in name order."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(path.glob("*.txt"))
-        if not files:
-            raise BadInput(f"{path}: no songs (*.txt files) in this directory")
-        return [read_song(f) for f in files]
-    return [read_song(path)]
-
-
 def format_song(song: Song, bars_per_line: int = 4) -> str:
     """Song text with its header, a ``|`` at each bar line that falls between notes."""
     lines = []

@@ -28,7 +28,6 @@ from melodygen.models import CHAPTER_KINDS, Model
 from melodygen.notation import Note, Song, format_song
 
 OUTPUTS = Path("outputs")  # where models go by default, under the working directory
-MIDI_SUFFIXES = (".mid", ".midi")
 PREDICTIONS_UP_TO = 100  # songs: a corpus's predictions would be one long, unlistenable file
 
 
@@ -296,7 +295,7 @@ def compose_song(
     """Continue the seed (tokens as written, e.g. ``g8,e8,e4,f8``; errors name ``source``)
     with a trained model and write it as MIDI to ``out``."""
     if out is not None:
-        check_output(out, MIDI_SUFFIXES)
+        check_output(out, midi.SUFFIXES)
     loaded = store.load(model_dir)
     notes = notation.parse_tokens(seed, source=source)
     like = loaded.meta.songs[0] if loaded.meta.songs else None
@@ -309,7 +308,7 @@ def compose_song(
 
 
 def render(song_path: Path, out: Path, tempo: float | None, program: int | None) -> Song:
-    check_output(out, MIDI_SUFFIXES)
+    check_output(out, midi.SUFFIXES)
     song = notation.read_song(song_path)
     write_atomic(out, midi.song_to_midi(song, tempo=tempo, program=program))
     return song

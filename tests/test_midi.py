@@ -9,9 +9,10 @@ import pretty_midi
 import pytest
 
 from conftest import CHAPTER_SEQ, NABIYA, SONGS
+from melodygen import corpus
 from melodygen.errors import MelodygenError
 from melodygen.midi import PPQ, midi_to_song, song_to_midi
-from melodygen.notation import parse_song, read_song, read_songs
+from melodygen.notation import parse_song, read_song
 
 
 def read_back(data: bytes) -> pretty_midi.PrettyMIDI:
@@ -189,5 +190,5 @@ def test_bad_midi_is_a_clear_error(data, fragment):
 
 
 def test_all_songs_render_without_error():
-    for song in read_songs(SONGS):
+    for song in corpus.read([SONGS]).songs:
         assert read_back(song_to_midi(song)).instruments[0].notes

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import CHAPTER_SEQ, NABIYA, SONGS, write
+from melodygen import corpus
 from melodygen.errors import MelodygenError
 from melodygen.notation import (
     DURATIONS,
@@ -17,7 +18,6 @@ from melodygen.notation import (
     parse_song,
     parse_token,
     read_song,
-    read_songs,
 )
 
 # token -> (MIDI pitch or None for a rest, length in beats)
@@ -150,7 +150,7 @@ def test_nabiya_is_the_chapters_song():
 
 
 def test_songs_cover_the_notation():
-    songs = read_songs(SONGS)
+    songs = corpus.read([SONGS]).songs
     assert len(songs) >= 6
     notes = [n for s in songs for n in s.notes]
     assert any(n.dots for n in notes), "dotted notes"
@@ -181,7 +181,7 @@ def test_empty_song_and_empty_directory(tmp_path):
         read_song(tmp_path / "empty.txt")
     (tmp_path / "dir").mkdir()
     with pytest.raises(MelodygenError, match="no songs"):
-        read_songs(tmp_path / "dir")
+        corpus.read([tmp_path / "dir"])
 
 
 notes = st.builds(
