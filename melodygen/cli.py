@@ -523,6 +523,32 @@ def compose(
         _stderr().print(f"wrote {escape(str(out))}: {len(composed.song.notes)} notes")
 
 
+corpus_app = typer.Typer(help="Write a corpus of songs to learn a style from.")
+app.add_typer(corpus_app, name="corpus")
+
+
+@corpus_app.command("essen")
+def corpus_essen(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="A new or empty directory.")],
+) -> None:
+    """Write the Essen folk songs that music21 ships as song files (needs music21)."""
+    console = _stderr()
+    columns = (TextColumn("Essen"), BarColumn(), MofNCompleteColumn(), TextColumn("ABC files"))
+    with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("essen", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        export = tasks.write_corpus(directory, progress)
+    skipped = sum(export.skipped.values()) + sum(export.failed.values())
+    reasons = ", ".join(f"{n} {why}" for why, n in {**export.skipped, **export.failed}.items())
+    _stdout().print(
+        f"wrote {export.written:,} songs to {escape(str(directory))}/; skipped {skipped:,} "
+        f"tunes the notation cannot spell yet" + (f" ({reasons})" if reasons else "")
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: returns the exit status instead of raising SystemExit."""
     return typer.main.get_command(app).main(argv, prog_name="melodygen", standalone_mode=False)

@@ -116,3 +116,120 @@ def split(songs: Sequence[Song], fraction: float) -> tuple[list[Song], list[Song
     if not train:
         raise BadInput(f"all {len(songs)} songs are held out: use a smaller validation fraction")
     return train, [s for s, h in zip(songs, held, strict=True) if h]
+
+
+# Bundled corpora: the Essen folk songs that music21 ships (the optional extra "corpus").
+
+ESSEN_MIN_TOKENS = 12  # shorter tunes in the collection are quoted fragments
+ESSEN_LEFT_OUT = ("test",)  # ABC files of music21's own tests, some repeating Essen tunes
+_TOKEN_LENGTHS = {  # quarter notes -> (duration, dots) of the one token that long
+    4 / duration * factor: (duration, dots)
+    for duration in notation.DURATIONS
+    for dots, factor in enumerate(notation.DOT_FACTORS)
+}
+
+
+@dataclass
+class Export:
+    """What a corpus export did, counted in tunes."""
+
+    written: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> tunes
+    failed: dict[str, int] = field(default_factory=dict)  # music21's error -> tunes
+
+    def count(self, table: dict[str, int], reason: str) -> None:
+        table[reason] = table.get(reason, 0) + 1
+
+
+def write_essen(
+    directory: Path,
+    on_progress: Callable[[int, int], None] | None = None,
+    files: Sequence[Path] | None = None,
+) -> Export:
+    """Write each tune of the ABC ``files`` (default: music21's essenFolksong collection) into
+    ``directory`` as ``<file stem>-<X number, 4 digits>.txt``, ties merged, and count the tunes
+    the notation cannot spell yet (tuplets, grace notes, chords, lengths no token has).
+    ``on_progress(files done, files)`` after each file."""
+    try:
+        from music21 import abcFormat, common, meter, stream  # optional, and slow to import
+    except ImportError:
+        raise BadInput(
+            'the Essen corpus comes with music21: pip install "melodygen[corpus]"'
+        ) from None
+
+    class Unbeamed(stream.Part):
+        """Beams are engraving only, and beaming takes half of music21's time to read a tune."""
+
+        def makeBeams(self, **_):
+            pass
+
+    if files is None:
+        files = [
+            p
+            for p in (common.getCorpusFilePath() / "essenFolksong").glob("*.abc")
+            if not p.stem.startswith(ESSEN_LEFT_OUT)
+        ]
+    files = sorted(files)
+    export = Export()
+    for done, path in enumerate(files, start=1):
+        # Tokenized once per file, each tune (X:) built on its own, so that a tune music21
+        # cannot read is counted instead of losing the file.
+        handler = abcFormat.ABCFile().readstr(path.read_text(encoding="utf-8"))
+        for number, tune in sorted(handler.splitByReferenceNumber().items()):
+            abc_notes = [t for t in tune.tokens if isinstance(t, abcFormat.ABCNote)]
+            reason = (
+                "chords" if any(isinstance(t, abcFormat.ABCChord) for t in abc_notes)
+                else "grace notes" if any(t.inGrace for t in abc_notes)
+                else "tuplets" if any(t.activeTuplet for t in abc_notes)
+                else None
+            )  # fmt: skip
+            if reason:
+                export.count(export.skipped, reason)
+                continue
+            try:
+                part = abcFormat.translate.abcToStreamPart(tune, Unbeamed())
+            except Exception as e:  # music21 raises many kinds; one bad tune must not stop us
+                export.count(export.failed, type(e).__name__)
+                continue
+            notes = _essen_notes(part.flatten().notesAndRests)
+            if isinstance(notes, str):
+                export.count(export.skipped, notes)
+                continue
+            # The tune's own meter (M:); the flattened score's first one can be an overfull
+            # bar's that music21 re-barred.
+            signature = part.recurse().getElementsByClass(meter.TimeSignature).first()
+            time = (signature.numerator, signature.denominator) if signature else None
+            title = f"{path.stem}-{number}"
+            song = Song(tuple(notes), name=title, title=title, time=time)
+            (directory / f"{path.stem}-{number:04d}.txt").write_text(
+                notation.format_song(song), encoding="utf-8"
+            )
+            export.written += 1
+        if on_progress:
+            on_progress(done, len(files))
+    return export
+
+
+def _essen_notes(elements) -> list[notation.Note] | str:
+    """Notes and rests with ties merged into one token each, or why that cannot be done."""
+    merged = []  # [first element, total quarter length, tie type of the last element]
+    for n in elements:
+        tie = n.tie.type if n.tie else None
+        if merged and merged[-1][2] in ("start", "continue"):
+            merged[-1][1] += n.quarterLength
+            merged[-1][2] = tie
+        else:
+            merged.append([n, n.quarterLength, tie])
+    notes = []
+    for n, length, _ in merged:
+        if length not in _TOKEN_LENGTHS:
+            return "a length no token has"
+        duration, dots = _TOKEN_LENGTHS[length]
+        if n.isRest:
+            notes.append(notation.Note(None, duration, dots))
+        else:
+            p = n.pitch
+            notes.append(notation.Note(p.step.lower(), duration, dots, p.octave, int(p.alter)))
+    if len(notes) < ESSEN_MIN_TOKENS:
+        return f"fewer than {ESSEN_MIN_TOKENS} notes and rests"
+    return notes

@@ -29,7 +29,15 @@ from functools import cached_property
 import numpy as np
 
 from melodygen.errors import BadInput
-from melodygen.notation import LENGTHS, LETTERS, MIDDLE_C_OCTAVE, Note, Song, parse_token
+from melodygen.notation import (
+    LENGTHS,
+    LETTER_SEMITONES,
+    LETTERS,
+    MIDDLE_C_OCTAVE,
+    Note,
+    Song,
+    parse_token,
+)
 
 CHAPTER_TOKENS = tuple(f"{letter}{d}" for d in (4, 8) for letter in LETTERS)  # code2idx order
 MAX_SCALE_VALUE = 6.0  # the chapter's max_scale_value: b is 6 steps above c
@@ -194,3 +202,50 @@ def windows(indices: Sequence[int], window: int) -> tuple[np.ndarray, np.ndarray
 
 def one_hot(labels: np.ndarray, size: int) -> np.ndarray:
     return np.eye(size, dtype=np.float32)[labels]
+
+
+FIFTHS = "fcgdaeb"  # the naturals along the line of fifths: c is 0, g 1, f -1
+
+
+def _fifths(note: Note) -> int:
+    """The note's place on the line of fifths: c 0, g 1, d 2, f -1, b- -2, f# 6."""
+    return FIFTHS.index(note.letter) - 1 + 7 * note.alter  # type: ignore[arg-type]
+
+
+def transpose(notes: Sequence[Note], semitones: int) -> tuple[Note, ...] | None:
+    """The notes moved by ``semitones``, spelled for their new key; None if a pitch would leave
+    MIDI's range.
+
+    Moving by s semitones moves every spelling by f fifths with 7f = s (mod 12), which keeps
+    the song's intervals spelled as they were; of the two candidates (f and f - 12) the one
+    giving the song the fewest accidentals (weighted by length) wins, so E minor goes to
+    F minor with flats, not to E# minor, and never spells a g- in E minor.
+    """
+    if semitones == 0:
+        return tuple(notes)
+    pitched = [n for n in notes if not n.is_rest]
+    if pitched and not 0 <= min(n.midi_pitch for n in pitched) + semitones <= 127:  # type: ignore[operator]
+        return None
+    if pitched and not 0 <= max(n.midi_pitch for n in pitched) + semitones <= 127:  # type: ignore[operator]
+        return None
+
+    def accidentals(f: int) -> float:
+        return sum(abs((_fifths(n) + f + 1) // 7) * n.beats for n in pitched)
+
+    f0 = (7 * semitones) % 12
+    shift = min((f0, f0 - 12), key=lambda f: (accidentals(f), abs(f)))
+    out = []
+    for note in notes:
+        if note.is_rest:
+            out.append(note)
+            continue
+        q = _fifths(note) + shift
+        while (q + 1) // 7 > 2:  # beyond a double sharp: the enharmonic spelling
+            q -= 12
+        while (q + 1) // 7 < -2:
+            q += 12
+        letter, alter = FIFTHS[(q + 1) % 7], (q + 1) // 7
+        pitch = note.midi_pitch + semitones  # type: ignore[operator]
+        octave = (pitch - LETTER_SEMITONES[LETTERS.index(letter)] - alter) // 12 - 1
+        out.append(Note(letter, note.duration, note.dots, octave, alter))
+    return tuple(out)

@@ -319,3 +319,14 @@ def import_midi(midi_path: Path, out: Path, force: bool = False) -> Song:
     song = midi.midi_to_song(read_bytes(midi_path, "MIDI file"), str(midi_path), midi_path.stem)
     write_atomic(out, notation.format_song(song))
     return song
+
+
+def write_corpus(
+    directory: Path, on_progress: Callable[[int, int], None] | None = None
+) -> corpus.Export:
+    """Write the Essen folk songs as song files into a new (or empty) directory, whole or not
+    at all."""
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise BadInput(f"{directory}: already exists and is not an empty directory")
+    with atomic_directory(directory) as tmp:
+        return corpus.write_essen(tmp, on_progress)

@@ -137,3 +137,47 @@ def test_stateful_models_train_on_songs_side_by_side(cli, essen_slice, tmp_path)
     assert report["measures"]["validation"] is None and report["held_out"] == []
     assert report["measures"]["training"]["songs"] == 60 and report["epochs_run"] == 2
     assert report["tokens_per_second"] > 0
+
+
+TUNE = "X:{x}\nT: t{x}\nM:2/4\nL:1/8\nK:C\n{body}\n\n"
+TWELVE = "cdef | gabc' | c'bag | fedc |"  # 16 eighth notes
+
+
+def test_essen_export_merges_ties_and_counts_what_it_cannot_spell(tmp_path):
+    pytest.importorskip("music21")
+    bodies = {
+        1: TWELVE + " C4- | C2 z2 |]",  # a tie across the bar line: one dotted half
+        2: TWELVE + " (3cde c2 |]",  # triplet
+        3: TWELVE + " {g}c4 |]",  # grace note
+        4: TWELVE + " [ceg]4 |]",  # chord
+        5: "cdef | gabc' |]",  # 8 notes: a fragment
+        6: TWELVE + " C4- | C |]",  # tied into 5/8 of a whole: no token is that long
+    }
+    abc = tmp_path / "mini.abc"
+    abc.write_text("".join(TUNE.format(x=x, body=b) for x, b in bodies.items()), encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    export = corpus.write_essen(tmp_path / "out", files=[abc])
+    assert export.written == 1 and not export.failed
+    assert export.skipped == {
+        "tuplets": 1, "grace notes": 1, "chords": 1, "fewer than 12 notes and rests": 1,
+        "a length no token has": 1,
+    }  # fmt: skip
+    song = read_song(tmp_path / "out" / "mini-0001.txt")
+    assert (song.title, song.time) == ("mini-1", (2, 4))
+    assert song.tokens[-3:] == ["c'8", "c2.", "r4"]
+
+
+def test_essen_export_matches_the_shared_corpus(cli, essen, tmp_path):
+    """One file of music21's collection (erk5.abc), through the command: the same tunes and
+    tokens as the shared corpus, which was exported from music21 the same way."""
+    music21 = pytest.importorskip("music21")
+    erk5 = music21.common.getCorpusFilePath() / "essenFolksong" / "erk5.abc"
+    (tmp_path / "out").mkdir()
+    export = corpus.write_essen(tmp_path / "out", files=[erk5])
+    assert export.written == 26 and export.skipped == {"a length no token has": 1}
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == sorted(p.name for p in essen.glob("erk5-*.txt"))
+    for name in written:
+        mine, theirs = read_song(tmp_path / "out" / name), read_song(essen / name)
+        assert (mine.title, mine.tokens) == (theirs.title, theirs.tokens)
+    assert "already exists" in cli("corpus", "essen", tmp_path / "out").stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -103,3 +105,42 @@ def test_rests_never_share_features_with_a_note():
 def test_windows_never_need_more_than_the_song():
     with pytest.raises(ValueError, match="at least window"):
         windows([1, 2, 3, 4], 4)
+
+
+@pytest.mark.parametrize("semitones", range(-5, 7))
+def test_transposition_keeps_intervals_and_spells_for_the_key(semitones):
+    from melodygen.encoding import transpose
+    from melodygen.notation import parse_song
+
+    e_minor = parse_song("e4 f#8 g8 a4 b4 c'8 d'#8 e'2 r4 B4 e2").notes
+    moved = transpose(e_minor, semitones)
+    assert [n.is_rest for n in moved] == [n.is_rest for n in e_minor]
+    assert [n.beats for n in moved] == [n.beats for n in e_minor]
+    assert all(
+        a.midi_pitch - b.midi_pitch == semitones
+        for a, b in zip(moved, e_minor, strict=True)
+        if not a.is_rest
+    )
+    # the scale degrees keep their letters in order: e f# g a b c' d'# e' has 7 letters
+    letters = "cdefgab"
+    steps = [
+        (letters.index(b.letter) - letters.index(a.letter)) % 7
+        for a, b in itertools.pairwise(moved[:8])
+    ]
+    assert steps == [1, 1, 1, 1, 1, 1, 1]
+    # one spelling per letter throughout, as a key signature gives (no g- beside f# in E minor)
+    alters = {(n.letter, n.alter) for n in moved if not n.is_rest}
+    assert len(alters) == len({letter for letter, _ in alters})
+
+
+def test_transposition_examples_and_range():
+    from melodygen.encoding import transpose
+    from melodygen.notation import parse_song
+
+    def moved(text, k):
+        return " ".join(n.token for n in transpose(parse_song(text).notes, k))
+
+    assert moved("e4 f#8 g8", -4) == "c4 d8 e-8"  # C minor has flats: no d#
+    assert moved("f4 b-4 a4", 2) == "g4 c'4 b4"  # F major to G major
+    assert moved("c4 e4 g4", 6) == "f#4 a#4 c'#4"  # F# (6 sharps) over G- (6 flats): the tie
+    assert transpose(parse_song("g''''4").notes, 13) is None  # beyond MIDI's 127
