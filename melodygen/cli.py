@@ -34,7 +34,8 @@ from melodygen.models import DEFAULT_ORDER, DEFAULT_UNITS, DEFAULT_WINDOW, KINDS
 INTERRUPTED = 128  # the shell's status for a command stopped by a signal is 128 + its number
 LOG_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
 # Library parameters as the user typed them, for error messages.
-FLAGS = {"seed": "--seed", "temperature": "--temperature", "top_k": "--top-k"}
+FLAGS = {"seed": "--seed", "temperature": "--temperature", "top_k": "--top-k",
+         "transpose": "--transpose", "devices": "--devices", "valid": "--valid"}  # fmt: skip
 
 
 def _stderr() -> Console:
@@ -296,12 +297,6 @@ def _skipped(skipped: list, total: int) -> None:
     )
 
 
-def _config(**options: Any):
-    from melodygen.training import TrainConfig  # no TensorFlow: it loads when training starts
-
-    return TrainConfig(**options)
-
-
 Valid = Annotated[
     float | None,
     typer.Option(
@@ -325,13 +320,37 @@ Batch = Annotated[
 ]
 
 
+def _transpose(text: str | None) -> tuple[int, int] | None:
+    """--transpose LOW..HIGH (semitones, e.g. -5..6); 0 for none."""
+    if text is None:
+        return None
+    if text.strip() == "0":
+        return (0, 0)
+    low, sep, high = text.partition("..")
+    try:
+        if not sep or int(low) > int(high):
+            raise ValueError
+        return int(low), int(high)
+    except ValueError:
+        message = f"expected LOW..HIGH semitones such as -5..6, not {text!r}"
+        raise BadInput(message, "transpose") from None
+
+
 @app.command()
 def train(
     songs: Songs,
-    model: Annotated[ModelName, typer.Option(help="The model kind (docs/cli.md).")] = DEFAULT_MODEL,
+    model: Annotated[
+        ModelName | None,
+        typer.Option(help="The model kind (default: song-rnn from 20 songs on, else stateful)."),
+    ] = None,
     window: Window = DEFAULT_WINDOW,
-    epochs: Epochs = 2000,
-    units: Units = DEFAULT_UNITS,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Epochs at most (the chapter's 2000; song-rnn 100).")
+    ] = None,
+    units: Annotated[
+        int | None,
+        typer.Option(min=1, max=4096, help="LSTM/Dense units (the chapter's 128; song-rnn 256)."),
+    ] = None,
     random_seed: RandomSeed = 5,
     seed: SeedAlias = None,
     out: Annotated[
@@ -347,26 +366,51 @@ def train(
     order: Annotated[
         int, typer.Option(min=1, max=64, help="ngram: the longest n-gram counted.")
     ] = DEFAULT_ORDER,
+    layers: Annotated[
+        int | None, typer.Option(min=1, max=8, help="song-rnn: LSTM layers (2).")
+    ] = None,
+    embedding: Annotated[
+        int | None, typer.Option(min=2, max=1024, help="song-rnn: input width (64).")
+    ] = None,
+    dropout: Annotated[
+        float | None, typer.Option(min=0, max=0.9, help="song-rnn: dropout (0.3).")
+    ] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option(min=0, help="Adam's (chapter's kinds 0.001; song-rnn 0.005).")
+    ] = None,
+    transpose: Annotated[
+        str | None,
+        typer.Option(help="song-rnn: move songs by LOW..HIGH semitones (-5..6; 0: none)."),
+    ] = None,
+    devices: Annotated[
+        int | None,
+        typer.Option(min=1, help="song-rnn: replicas (GPUs, else CPU parts; default: all GPUs)."),
+    ] = None,
     strict: Annotated[
         bool, typer.Option(help="Stop at the first unusable song in a directory.")
     ] = False,
 ) -> None:
     """Train a model on songs and save it as the latest model."""
-    config = _config(
-        model=model.value,
-        window=window,
-        units=units,
-        epochs=epochs,
-        seed=seed or random_seed,
-        until_perfect=until_perfect,
-        batch=batch,
-        patience=patience,
-        order=order,
-    )
+    options = {
+        "model": model.value if model else None,
+        "window": window,
+        "units": units,
+        "epochs": epochs,
+        "seed": seed or random_seed,
+        "until_perfect": until_perfect,
+        "batch": batch,
+        "patience": patience,
+        "order": order,
+        "layers": layers,
+        "embedding": embedding,
+        "dropout": dropout,
+        "learning_rate": learning_rate,
+        "transpose": _transpose(transpose),
+        "devices": devices,
+    }
+    given = {k: v for k, v in options.items() if v is not None}
     with _Progress(_stderr()) as progress:
-        trained = tasks.train(
-            songs, config, out, progress.task(model.value, epochs), valid, strict, _skipped
-        )
+        trained = tasks.train(songs, given, out, progress.task, valid, strict, _skipped)
     report = trained.report
     console = _stdout()
     console.print(_results_table([report]))
@@ -480,11 +524,9 @@ def compare(
     ] = None,
 ) -> None:
     """Train the chapter's four models on one song and compare them, as the chapter does."""
-    config = _config(window=window, units=units, epochs=epochs, seed=seed or random_seed)
+    options = {"window": window, "units": units, "epochs": epochs, "seed": seed or random_seed}
     with _Progress(_stderr()) as progress:
-        compared = tasks.compare(
-            songs, config, out, lambda kind: progress.task(kind, epochs), valid
-        )
+        compared = tasks.compare(songs, options, out, progress.task, valid)
     console = _stdout()
     console.print(_results_table(compared.reports))
     console.print(
@@ -495,7 +537,14 @@ def compare(
 
 @app.command()
 def compose(
-    seed: Annotated[str, typer.Option("--seed", help="The notes to continue, e.g. g8,e8,e4,f8.")],
+    seed: Annotated[
+        str,
+        typer.Option(
+            "--seed",
+            help="The notes to continue, e.g. g8,e8,e4,f8 (default: none, for a model that "
+            "starts tunes: song-rnn, ngram).",
+        ),
+    ] = "",
     out: Annotated[
         Path | None, typer.Option("-o", "--out", help="Write the melody as MIDI (.mid).")
     ] = None,

@@ -52,6 +52,11 @@ def _files(directory: Path) -> list[Path]:
     return sorted(found)
 
 
+def song_files(paths: Sequence[Path]) -> list[Path]:
+    """Every file ``read`` would read: the files named, and those found in directories."""
+    return [f for p in map(Path, paths) for f in (_files(p) if p.is_dir() else [p])]
+
+
 def read(
     paths: Sequence[Path],
     strict: bool = False,

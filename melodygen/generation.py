@@ -52,6 +52,12 @@ def continue_melody(
     never chosen, and ``<end>`` (for a model that learned where songs end) stops the song
     early, unless ``stop_at_end`` is False.
     """
+    if not seed and model.window:
+        raise BadInput(
+            f"a {model.kind.name} model continues a seed of at least {model.window} notes: "
+            "give one",
+            parameter="seed",
+        )
     if len(seed) < model.window:
         raise BadInput(
             f"has {len(seed)} notes; this model needs at least {model.window}", parameter="seed"

@@ -18,7 +18,7 @@ import numpy as np
 
 from melodygen import ngram
 from melodygen.encoding import END, UNKNOWN, Vocabulary, input_table, too_short
-from melodygen.notation import Song
+from melodygen.notation import LENGTHS, Song
 
 DEFAULT_UNITS = 128  # the chapter's Dense and LSTM sizes
 DEFAULT_WINDOW = 4  # the chapter's window_size
@@ -33,6 +33,8 @@ class Size:
     units: int = DEFAULT_UNITS  # Dense / LSTM width (the chapter's 128)
     window: int = DEFAULT_WINDOW  # notes in, the next one out (the chapter's 4)
     order: int = DEFAULT_ORDER  # n-gram: the longest n-gram counted (order - 1 tokens of context)
+    layers: int = 2  # song-rnn: stacked LSTM layers
+    embedding: int = 64  # song-rnn: input width, 3/4 for the pitch and 1/4 for the length
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -112,6 +114,8 @@ class Kind:
     inputs: str = "index"  # how a token becomes input: "index" or "features" (encoding.py)
     specials: tuple[str, ...] = (UNKNOWN,)  # special vocabulary entries it predicts
     keras: bool = True  # trained by gradient descent in Keras (else counted: see ``fit``)
+    loop: str = "windows"  # training.py's loop for it: "windows" or "songs"
+    defaults: dict = {}  # training settings of its own (training.TrainConfig's fields)  # noqa: RUF012
 
     @property
     def features(self) -> int:
@@ -280,6 +284,112 @@ class NGram(Kind):
         return NGramPredictor(ngram.Tables(weights, len(vocab)))
 
 
+REST_ID, START_ID, UNKNOWN_ID = 128, 129, 130  # pitch ids after the 128 MIDI pitches
+PITCH_IDS = 131
+LENGTH_IDS = len(LENGTHS) + 2  # the lengths, then <start> and <unk>
+
+
+def factored_inputs(vocab: Vocabulary) -> np.ndarray:
+    """What a song-rnn reads for each vocabulary entry, and for <start> in the last row:
+    (pitch id, length id), int (vocabulary + 1, 2). A token's pitch and length are learned
+    separately, so a rare (pitch, length) pair shares what the common ones teach."""
+    ids = np.zeros((len(vocab) + 1, 2), np.int64)
+    for i, note in enumerate(vocab.notes):
+        ids[i] = (REST_ID if note.is_rest else note.midi_pitch), LENGTHS.index(note.beats)
+    ids[len(vocab)] = START_ID, len(LENGTHS)
+    if vocab.unknown is not None:
+        ids[vocab.unknown] = UNKNOWN_ID, len(LENGTHS) + 1
+    return ids
+
+
+def _embedding_widths(size: Size) -> tuple[int, int]:
+    pitch = max(1, size.embedding * 3 // 4)
+    return pitch, max(1, size.embedding - pitch)
+
+
+class SongPredictor:
+    """A song-rnn read one token at a time: <start> first, then each token fed back."""
+
+    def __init__(self, size: Size, weights: list[np.ndarray], vocab: Vocabulary) -> None:
+        self.size, self.inputs = size, factored_inputs(vocab)
+        w = [np.asarray(a, np.float32) for a in weights]
+        self.pitch_embedding, self.length_embedding = w[0], w[1]
+        self.layers = [w[2 + 3 * i : 5 + 3 * i] for i in range(size.layers)]
+        self.dense, self.dense_bias = w[-2], w[-1]
+
+    def reset(self, batch: int = 1) -> np.ndarray:
+        zeros = np.zeros((batch, self.size.units), np.float32)
+        self.state = [(zeros, zeros) for _ in self.layers]
+        return self.feed(np.full(batch, len(self.inputs) - 1))  # <start>
+
+    def feed(self, tokens: np.ndarray) -> np.ndarray:
+        ids = self.inputs[np.asarray(tokens)]
+        x = np.concatenate([self.pitch_embedding[ids[:, 0]], self.length_embedding[ids[:, 1]]], 1)
+        for i, (kernel, recurrent, bias) in enumerate(self.layers):
+            self.state[i] = lstm_steps(x[:, None], *self.state[i], kernel, recurrent, bias)
+            x = self.state[i][0]
+        return log_softmax(x @ self.dense + self.dense_bias)
+
+    def select(self, rows: np.ndarray) -> None:
+        self.state = [(h[rows], c[rows]) for h, c in self.state]
+
+
+class SongRNN(Kind):
+    """A whole-song RNN (the field's melody model: Magenta's Melody RNN, folk-rnn): from a
+    <start> token, each token in as learned pitch and length embeddings, stacked LSTMs with
+    dropout, a softmax over the vocabulary; it predicts every next token and the song's end."""
+
+    name, loop, inputs = "song-rnn", "songs", "factored"
+    specials = (END, UNKNOWN)
+    # Trained until the held-out loss stops improving, not for the chapter's 2000 epochs.
+    defaults = {"units": 256, "epochs": 100, "patience": 3, "transpose": (-5, 6)}  # noqa: RUF012
+
+    def window(self, size):
+        return 0
+
+    def too_short(self, song, size):
+        return None
+
+    def weight_shapes(self, size, vocab_size):
+        pitch, length = _embedding_widths(size)
+        shapes: list[tuple[int, ...]] = [(PITCH_IDS, pitch), (LENGTH_IDS, length)]
+        width, u = pitch + length, size.units
+        for _ in range(size.layers):
+            shapes += [(width, 4 * u), (u, 4 * u), (4 * u,)]
+            width = u
+        return [*shapes, (u, vocab_size), (vocab_size,)]
+
+    def build(self, size, vocab_size, batch=None, dropout: float = 0.0):
+        """(pitch ids, length ids, then (h, c) of each layer) in, (logits, then each layer's
+        final (h, c)) out, so that training can carry the state from one chunk of a batch of
+        songs to the next."""
+        import keras
+
+        pitch_width, length_width = _embedding_widths(size)
+        pitch = keras.Input(shape=(None,), dtype="int32", name="pitch")
+        length = keras.Input(shape=(None,), dtype="int32", name="length")
+        states = [keras.Input(shape=(size.units,), name=f"{s}_{i + 1}")
+                  for i in range(size.layers) for s in ("h", "c")]  # fmt: skip
+        x = keras.layers.Concatenate(name="token")([
+            keras.layers.Embedding(PITCH_IDS, pitch_width, name="pitch_embedding")(pitch),
+            keras.layers.Embedding(LENGTH_IDS, length_width, name="length_embedding")(length),
+        ])  # fmt: skip
+        x = keras.layers.Dropout(dropout, name="dropout_0")(x)
+        finals = []
+        for i in range(size.layers):
+            lstm = keras.layers.LSTM(
+                size.units, return_sequences=True, return_state=True, name=f"lstm_{i + 1}"
+            )
+            x, h, c = lstm(x, initial_state=states[2 * i : 2 * i + 2])
+            x = keras.layers.Dropout(dropout, name=f"dropout_{i + 1}")(x)
+            finals += [h, c]
+        logits = keras.layers.Dense(vocab_size, name="next_token")(x)
+        return keras.Model([pitch, length, *states], [logits, *finals], name="song_rnn")
+
+    def predictor(self, size, weights, vocab):
+        return SongPredictor(size, weights, vocab)
+
+
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
@@ -288,6 +398,7 @@ KINDS: dict[str, Kind] = {
         WindowLSTM("stateful", batch_size=1, stateful=True, inputs="index"),
         WindowLSTM("stateful-features", batch_size=1, stateful=True, inputs="features"),
         NGram(),
+        SongRNN(),
     )
 }
 CHAPTER_KINDS = ("mlp", "lstm", "stateful", "stateful-features")

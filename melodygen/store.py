@@ -119,6 +119,8 @@ class Metadata:
             "window": self.size.window,
             "units": self.size.units,
             "order": self.size.order,
+            "layers": self.size.layers,
+            "embedding": self.size.embedding,
             "inputs": kind.inputs,
             "vocabulary": list(self.vocabulary),
             "encoding": describe(kind.inputs, Vocabulary(self.vocabulary)),
@@ -138,7 +140,8 @@ class Metadata:
             raise ValueError("expected a JSON object")
         if meta.get("format") != FORMAT:
             raise ValueError(f"format is {meta.get('format')!r}, expected {FORMAT!r}")
-        expected = {"model": str, "window": int, "units": int, "order": int, "inputs": str,
+        expected = {"model": str, "window": int, "units": int, "order": int, "layers": int,
+                    "embedding": int, "inputs": str,
                     "vocabulary": list, "songs": list, "files": dict, "seed": int, "epochs": int,
                     "valid": (int, float), "held_out": list}  # fmt: skip
         for key, kind in expected.items():
@@ -151,10 +154,10 @@ class Metadata:
         kind = KINDS[meta["model"]]
         if meta["inputs"] != kind.inputs:
             raise ValueError(f"inputs {meta['inputs']!r} do not fit a {meta['model']} model")
-        if not (
-            1 <= meta["window"] <= 256 and 1 <= meta["units"] <= 4096 and 1 <= meta["order"] <= 64
-        ):
-            raise ValueError("window, units or order out of range")
+        ranges = {"window": 256, "units": 4096, "order": 64, "layers": 8, "embedding": 1024}
+        for key, top in ranges.items():
+            if not 1 <= meta[key] <= top:
+                raise ValueError(f"{key} must be 1 to {top}, not {meta[key]}")
         vocab = Vocabulary(tuple(map(str, meta["vocabulary"])))
         if vocab.tokens != tuple(meta["vocabulary"]):
             raise ValueError("vocabulary entries must be strings")
@@ -171,7 +174,7 @@ class Metadata:
             raise ValueError("'files' must map names to checksums, 'held_out' list names")
         return cls(
             model=meta["model"],
-            size=Size(units=meta["units"], window=meta["window"], order=meta["order"]),
+            size=Size(**{key: meta[key] for key in ranges}),
             vocabulary=vocab.tokens,
             songs=songs,
             seed=meta["seed"],

@@ -26,6 +26,7 @@ from melodygen.files import (
 from melodygen.generation import Pick, compose
 from melodygen.models import CHAPTER_KINDS, Model
 from melodygen.notation import Note, Song, format_song
+from melodygen.training import configure
 
 OUTPUTS = Path("outputs")  # where models go by default, under the working directory
 PREDICTIONS_UP_TO = 100  # songs: a corpus's predictions would be one long, unlistenable file
@@ -91,31 +92,30 @@ class Trained:
     report: Report
 
 
-def _read_for(paths: Sequence[Path], config, strict: bool) -> Corpus:
-    kind, size = config.kind, config.size
-    return corpus.read(paths, strict, lambda song: kind.too_short(song, size))
-
-
 def train(
     paths: Sequence[Path],
-    config,
+    options: dict,
     out: Path | None = None,
-    on_epochs: Callable | None = None,
+    on_epochs: Callable[[str, int], Callable] | None = None,
     valid: float | None = None,
     strict: bool = False,
     on_skipped: Callable[[list[corpus.Skipped], int], None] | None = None,
 ) -> Trained:
     """Read the songs, hold out a share of them (``valid``, default corpus.default_valid),
-    train ``config`` (a training.TrainConfig), measure the model on both and write the model
-    directory; it becomes the latest model. ``on_skipped`` hears of songs left out of
-    directories before training starts."""
+    train a model with the given ``options`` (training.TrainConfig's fields; the rest is the
+    kind's defaults), measure it on both and write the model directory; it becomes the latest
+    model. ``on_skipped`` hears of songs left out of directories before training starts;
+    ``on_epochs(kind, epochs)`` gives what hears of the epochs (training.Trainer.fit)."""
+    check_directory_target(out or OUTPUTS / "model")  # writable, before any work
+    check_directory_target(store.state_dir())  # where the latest model will be recorded
+    config = configure(options, len(corpus.song_files(paths)))
+    read = corpus.read(paths, strict, lambda song: config.kind.too_short(song, config.size))
+    if on_skipped is not None:
+        on_skipped(read.skipped, read.files)
     out = out or default_dir(paths, config.model)
     check_directory_target(out)
-    check_directory_target(store.state_dir())  # where the latest model will be recorded
-    songs = _read_for(paths, config, strict)
-    if on_skipped is not None:
-        on_skipped(songs.skipped, songs.files)
-    report = _train_into(out, songs, config, on_epochs, valid, f"{_name(paths)}")
+    step = on_epochs(config.model, config.epochs) if on_epochs else None
+    report = _train_into(out, read, config, step, valid, _name(paths))
     store.record_latest(out)
     return Trained(out, report)
 
@@ -190,25 +190,21 @@ class Compared:
 
 def compare(
     paths: Sequence[Path],
-    config,
+    options: dict,
     out: Path | None = None,
     on_epochs: Callable | None = None,
     valid: float | None = None,
 ) -> Compared:
     """Train the chapter's four models on the songs with the same settings, as the chapter
     compares them: a model directory each, one plot of the four loss curves."""
-    from dataclasses import replace
-
     out = out or OUTPUTS / f"compare-{_name(paths)}"
     check_directory_target(out)
-    kinds = [replace(config, model=kind) for kind in CHAPTER_KINDS]
-    songs = corpus.read(
-        paths, True, lambda s: next((r for c in kinds if (r := c.kind.too_short(s, c.size))), None)
-    )
+    kinds = [configure({**options, "model": kind}, 0) for kind in CHAPTER_KINDS]
+    songs = corpus.read(paths, True, lambda song: kinds[0].kind.too_short(song, kinds[0].size))
     reports = []
     with atomic_directory(out) as tmp:
         for kind_config in kinds:
-            step = on_epochs(kind_config.model) if on_epochs else None
+            step = on_epochs(kind_config.model, kind_config.epochs) if on_epochs else None
             reports.append(
                 _train_into(tmp / kind_config.model, songs, kind_config, step, valid, _name(paths))
             )

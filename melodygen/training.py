@@ -30,7 +30,16 @@ import numpy as np
 from melodygen import encoding
 from melodygen.errors import BadInput
 from melodygen.files import deterministic_zip
-from melodygen.models import DEFAULT_ORDER, DEFAULT_UNITS, DEFAULT_WINDOW, KINDS, Kind, Model, Size
+from melodygen.models import (
+    DEFAULT_ORDER,
+    DEFAULT_UNITS,
+    DEFAULT_WINDOW,
+    KINDS,
+    Kind,
+    Model,
+    Size,
+    factored_inputs,
+)
 from melodygen.notation import Song
 
 SECONDS_PER_CALL = 0.3  # epochs per compiled call adapt so progress updates this often
@@ -53,11 +62,14 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 @functools.cache
-def setup_tensorflow() -> tuple[Any, Any]:
-    """Import TensorFlow and Keras quietly, once; returns (tf, keras).
+def setup_tensorflow(single_thread: bool = True, cpu_devices: int = 1) -> tuple[Any, Any]:
+    """Import TensorFlow and Keras quietly, once; returns (tf, keras). The first call in a
+    process decides the threads and devices (TensorFlow fixes them when it runs its first op).
 
     The chapter's models run batches of 1 to 14 through 128 units: one intra-op thread beats a
-    pool's hand-offs on ops this small (twice as fast here, for the chapter's loop as for ours).
+    pool's hand-offs on ops this small (twice as fast here, for the chapter's loop as for ours);
+    a song-rnn's batches of songs use every core. ``cpu_devices`` > 1 splits the host's CPU
+    into logical devices, so distributed training runs (and is tested) without GPUs.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _quiet_stderr():
@@ -65,8 +77,30 @@ def setup_tensorflow() -> tuple[Any, Any]:
         import tensorflow as tf
     tf.get_logger().setLevel("ERROR")  # each Trainer traces its own functions: no retrace advice
     with contextlib.suppress(RuntimeError):  # too late once TensorFlow has run an op; keep it
-        tf.config.threading.set_intra_op_parallelism_threads(1)
+        if single_thread:
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+        if cpu_devices > 1 and not tf.config.list_physical_devices("GPU"):
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            config = tf.config.LogicalDeviceConfiguration()
+            tf.config.set_logical_device_configuration(cpu, [config] * cpu_devices)
     return tf, keras
+
+
+def strategy_for(devices: int | None):
+    """The tf.distribute strategy: MultiWorkerMirroredStrategy when TF_CONFIG describes a
+    cluster, MirroredStrategy over ``devices`` GPUs (or logical CPUs without GPUs), and the
+    default strategy on one device. ``devices`` None: every GPU, or the CPU."""
+    tf, _ = setup_tensorflow(single_thread=False, cpu_devices=devices or 1)
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    found = gpus or tf.config.list_logical_devices("CPU")
+    wanted = devices or max(len(gpus), 1)
+    if wanted > len(found):
+        raise BadInput(f"{wanted} devices asked for, {len(found)} found", parameter="devices")
+    if wanted == 1:
+        return tf.distribute.OneDeviceStrategy(found[0].name)
+    return tf.distribute.MirroredStrategy([d.name for d in found[:wanted]])
 
 
 @dataclass(frozen=True)
@@ -81,6 +115,15 @@ class TrainConfig:
     # chapter's batch size for the kind
     patience: int | None = None  # stop after this many epochs without a better validation loss
     order: int = DEFAULT_ORDER  # n-gram order
+    layers: int = 2  # song-rnn: stacked LSTM layers
+    embedding: int = 64  # song-rnn: input width (3/4 pitch, 1/4 length)
+    dropout: float = 0.3  # song-rnn: on the inputs and on each LSTM's output
+    learning_rate: float | None = None  # Adam's; None: the chapter's default (0.001), or
+    # SONG_LEARNING_RATE for a song-rnn, decayed by SONG_DECAY each epoch
+    transpose: tuple[int, int] = (0, 0)  # song-rnn: each epoch, each song moved by a random
+    # number of semitones in this range (inclusive)
+    chunk: int = 64  # song-rnn: steps per truncated back-propagation
+    devices: int | None = None  # song-rnn: replicas (tf.distribute); None: all GPUs or the CPU
 
     @property
     def kind(self) -> Kind:
@@ -88,7 +131,23 @@ class TrainConfig:
 
     @property
     def size(self) -> Size:
-        return Size(units=self.units, window=self.window, order=self.order)
+        return Size(
+            units=self.units,
+            window=self.window,
+            order=self.order,
+            layers=self.layers,
+            embedding=self.embedding,
+        )
+
+
+def configure(options: dict, songs: int) -> TrainConfig:
+    """The settings for ``songs`` songs from the options a user gave: the kind is song-rnn
+    from corpus.MIN_SPLIT_SONGS songs on, the chapter's stateful LSTM below; what is not given
+    is the kind's default, then TrainConfig's."""
+    from melodygen.corpus import MIN_SPLIT_SONGS
+
+    model = options.get("model") or ("song-rnn" if songs >= MIN_SPLIT_SONGS else "stateful")
+    return TrainConfig(**{**KINDS[model].defaults, **options, "model": model})
 
 
 @dataclass(frozen=True)
@@ -187,7 +246,69 @@ def reset_states(model) -> None:
             layer.reset_state()
 
 
-class Trainer:
+class EpochLoop:
+    """Epochs until done: the number asked for, or until perfect, or until ``patience``
+    epochs bring no better held-out loss; the best epoch's weights are kept. Subclasses run
+    the epochs (``_epochs``)."""
+
+    model: Any
+    max_epochs_per_call: int = MAX_EPOCHS_PER_CALL
+
+    def _epochs(self, first: int, count: int, until_perfect: bool):
+        """Run epochs first..first+count-1; returns (losses, accuracies, perfect)."""
+        raise NotImplementedError
+
+    def fit(
+        self,
+        epochs: int,
+        until_perfect: bool = False,
+        on_epochs: Callable[[History], None] | None = None,
+        validate: Validate | None = None,
+        patience: int | None = None,
+    ) -> History:
+        """Train ``epochs`` epochs, or until perfect, or until ``patience`` epochs bring no
+        better validation loss (the best weights are then kept). ``on_epochs`` sees the
+        history before the first call (empty: compiling) and after each; with ``validate``,
+        each call is one epoch, measured on the held-out songs."""
+        history = History()
+        if on_epochs is not None:
+            on_epochs(history)
+        start = time.perf_counter()
+        chunk, best, best_weights = 1, math.inf, None
+        while history.epochs_run < epochs and history.perfect_at is None:
+            count = 1 if validate else min(chunk, epochs - history.epochs_run)
+            tick = time.perf_counter()
+            losses, accuracies, perfect = self._epochs(history.epochs_run, count, until_perfect)
+            history.loss += [float(v) for v in losses]
+            history.accuracy += [float(v) for v in accuracies]
+            if perfect:
+                history.perfect_at = history.epochs_run
+            per_epoch = (time.perf_counter() - tick) / max(len(losses), 1)
+            history.epoch_seconds += [per_epoch] * len(losses)
+            chunk = int(
+                np.clip(SECONDS_PER_CALL / max(per_epoch, 1e-6), 1, self.max_epochs_per_call)
+            )
+            stop = False
+            if validate is not None:
+                measures = validate(self.model.get_weights())
+                history.valid_loss.append(measures.loss)
+                history.valid_accuracy.append(measures.accuracy)
+                history.valid_bits.append(measures.bits_per_token)
+                if measures.loss < best:
+                    best, best_weights = measures.loss, self.model.get_weights()
+                    history.best_epoch = history.epochs_run
+                stop = patience is not None and history.epochs_run - history.best_epoch >= patience
+            history.seconds = time.perf_counter() - start
+            if on_epochs is not None:
+                on_epochs(history)
+            if stop:
+                break
+        if best_weights is not None:
+            self.model.set_weights(best_weights)
+        return history
+
+
+class Trainer(EpochLoop):
     """Drives a compiled train step over many epochs per call (see the module docstring)."""
 
     def __init__(
@@ -296,60 +417,148 @@ class Trainer:
         reset_states(self.model)
         return losses.stack(), accuracies.stack(), perfect
 
-    def fit(
-        self,
-        epochs: int,
-        until_perfect: bool = False,
-        on_epochs: Callable[[History], None] | None = None,
-        validate: Validate | None = None,
-        patience: int | None = None,
-    ) -> History:
-        """Train ``epochs`` epochs, or until perfect, or until ``patience`` epochs bring no
-        better validation loss (the best weights are then kept). ``on_epochs`` sees the
-        history before the first call (empty: compiling) and after each; with ``validate``,
-        each call is one epoch, measured on the held-out songs."""
-        tf = self.tf
-        history = History()
-        if on_epochs is not None:
-            on_epochs(history)
-        start = time.perf_counter()
-        chunk, best, best_weights = 1, math.inf, None
-        while history.epochs_run < epochs and history.perfect_at is None:
-            first = history.epochs_run
-            count = 1 if validate else min(chunk, epochs - first)
-            orders = np.stack(
-                [
-                    epoch_batches(self.seed, e, self.data, self.kind, self.batch)
-                    for e in range(first, first + count)
-                ]
-            )
-            tick = time.perf_counter()
-            losses, accuracies, perfect = self._run(tf.constant(orders, tf.int32), until_perfect)
-            history.loss += [float(v) for v in losses.numpy()]
-            history.accuracy += [float(v) for v in accuracies.numpy()]
-            if bool(perfect):
-                history.perfect_at = history.epochs_run
-            per_epoch = (time.perf_counter() - tick) / max(len(losses), 1)
-            history.epoch_seconds += [per_epoch] * len(losses)
-            chunk = int(np.clip(SECONDS_PER_CALL / max(per_epoch, 1e-6), 1, MAX_EPOCHS_PER_CALL))
-            stop = False
-            if validate is not None:
-                measures = validate(self.model.get_weights())
-                history.valid_loss.append(measures.loss)
-                history.valid_accuracy.append(measures.accuracy)
-                history.valid_bits.append(measures.bits_per_token)
-                if measures.loss < best:
-                    best, best_weights = measures.loss, self.model.get_weights()
-                    history.best_epoch = history.epochs_run
-                stop = patience is not None and history.epochs_run - history.best_epoch >= patience
-            history.seconds = time.perf_counter() - start
-            if on_epochs is not None:
-                on_epochs(history)
-            if stop:
-                break
-        if best_weights is not None:
-            self.model.set_weights(best_weights)
-        return history
+    def _epochs(self, first: int, count: int, until_perfect: bool):
+        orders = np.stack(
+            [
+                epoch_batches(self.seed, e, self.data, self.kind, self.batch)
+                for e in range(first, first + count)
+            ]
+        )
+        losses, accuracies, perfect = self._run(
+            self.tf.constant(orders, self.tf.int32), until_perfect
+        )
+        return losses.numpy(), accuracies.numpy(), bool(perfect)
+
+
+SONG_LEARNING_RATE = 5e-3  # Adam's, for a song-rnn: better per epoch than 1e-3 or 3e-3
+SONG_DECAY = 0.95  # the learning rate is multiplied by this after each epoch
+SONG_BATCH = 32  # songs per batch
+
+
+@dataclass(frozen=True)
+class SongData:
+    """Every training song under every transposition allowed, encoded for a song-rnn."""
+
+    inputs: list[list[np.ndarray]]  # per song, per transposition: (length + 1, 2) input ids
+    targets: list[list[np.ndarray]]  # per song, per transposition: (length + 1,) indices
+    lengths: np.ndarray  # (songs,) tokens of each song, <end> included
+
+
+def song_vocabulary(songs: Sequence[Song], kind: Kind, transpose: tuple[int, int]):
+    """The vocabulary of every token a transposition in the range can give a training song,
+    so that held-out songs in any key are not "unknown"; and each song's transpositions."""
+    variants = []
+    for song in songs:
+        shifts = range(transpose[0], transpose[1] + 1)
+        moved = [encoding.transpose(song.notes, k) for k in sorted(shifts, key=abs)]  # 0 first
+        variants.append([notes for notes in moved if notes is not None])
+    tokens = ([n.token for n in notes] for song in variants for notes in song)
+    return encoding.Vocabulary.from_songs(tokens, kind.specials), variants
+
+
+def song_data(variants, vocab: encoding.Vocabulary) -> SongData:
+    table = factored_inputs(vocab)
+    inputs, targets = [], []
+    for song in variants:
+        indices = [np.array(vocab.encode(n.token for n in notes)) for notes in song]
+        inputs.append([table[np.concatenate([[len(vocab)], i])] for i in indices])  # <start> first
+        targets.append([np.concatenate([i, [vocab.end]]) for i in indices])
+    return SongData(inputs, targets, np.array([len(t[0]) for t in targets]))
+
+
+def song_batches(seed: int, epoch: int, data: SongData, batch: int):
+    """One epoch's batches: songs of similar lengths together (little padding), each in one of
+    its transpositions, the batches in a shuffled order; all fixed by (seed, epoch)."""
+    rng = np.random.default_rng((seed, epoch))
+    order = np.lexsort((rng.random(len(data.lengths)), data.lengths))
+    batches = [order[i : i + batch] for i in range(0, len(order), batch)]
+    rng.shuffle(batches)
+    choice = [int(rng.integers(len(v))) for v in data.inputs]
+    for songs in batches:
+        width = int(data.lengths[songs].max())
+        x = np.zeros((len(songs), width, 2), np.int32)
+        y = np.zeros((len(songs), width), np.int32)
+        mask = np.zeros((len(songs), width), np.float32)
+        for row, song in enumerate(songs):
+            n = data.lengths[song]
+            x[row, :n] = data.inputs[song][choice[song]]
+            y[row, :n] = data.targets[song][choice[song]]
+            mask[row, :n] = 1
+        yield x, y, mask
+
+
+class SongTrainer(EpochLoop):
+    """Trains a song-rnn on batches of whole songs: each batch read in chunks of ``chunk``
+    steps (truncated back-propagation), the LSTM states carried from chunk to chunk; one
+    compiled train step, run on every replica of a tf.distribute strategy."""
+
+    max_epochs_per_call = 1
+
+    def __init__(self, config: TrainConfig, data: SongData, vocab_size: int, strategy) -> None:
+        tf, keras = setup_tensorflow(single_thread=False)
+        self.tf, self.keras = tf, keras
+        self.config, self.data, self.strategy = config, data, strategy
+        self.batch = config.batch or SONG_BATCH
+        self.rate = config.learning_rate or SONG_LEARNING_RATE
+        with strategy.scope():
+            self.model = config.kind.build(config.size, vocab_size, dropout=config.dropout)
+            self.optimizer = keras.optimizers.Adam(learning_rate=self.rate)
+            self.optimizer.build(self.model.trainable_variables)
+        self.scale = float(self.batch * config.chunk)  # a token weighs the same in any chunk
+        chunk = tf.TensorSpec([None, None], tf.int32)
+        self._step = tf.function(
+            self._distributed_step,
+            input_signature=[
+                chunk, chunk, chunk, tf.TensorSpec([None, None], tf.float32),
+                [tf.TensorSpec([None, config.units], tf.float32)] * (2 * config.layers),
+            ],
+        )  # fmt: skip
+
+    def _replica_step(self, pitch, length, target, mask, states):
+        tf, keras = self.tf, self.keras
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            logits, *finals = self.model([pitch, length, *states], training=True)
+            nats = keras.losses.sparse_categorical_crossentropy(target, logits, from_logits=True)
+            loss = tf.reduce_sum(nats * mask) / self.scale
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        right = tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == target, tf.float32)
+        return tf.reduce_sum(nats * mask), tf.reduce_sum(right * mask), finals
+
+    def _distributed_step(self, pitch, length, target, mask, states):
+        """The chunk's songs split into contiguous parts, one per replica; the optimizer sums
+        their gradients, and their states are gathered back in song order."""
+        tf, strategy = self.tf, self.strategy
+        replicas = strategy.num_replicas_in_sync
+
+        def part(value):
+            def mine(ctx):
+                n, r = tf.shape(value)[0], ctx.replica_id_in_sync_group
+                return value[n * r // replicas : n * (r + 1) // replicas]
+
+            return strategy.experimental_distribute_values_from_function(mine)
+
+        nats, right, finals = strategy.run(
+            self._replica_step,
+            args=(part(pitch), part(length), part(target), part(mask), [part(s) for s in states]),
+        )
+        total = functools.partial(strategy.reduce, tf.distribute.ReduceOp.SUM, axis=None)
+        return total(nats), total(right), [strategy.gather(f, axis=0) for f in finals]
+
+    def _epochs(self, first: int, count: int, until_perfect: bool):
+        tf, config = self.tf, self.config
+        self.optimizer.learning_rate.assign(self.rate * SONG_DECAY**first)
+        total, right, tokens = 0.0, 0.0, 0.0
+        for x, y, mask in song_batches(config.seed, first, self.data, self.batch):
+            states = [tf.zeros((len(x), config.units))] * (2 * config.layers)
+            for t in range(0, x.shape[1], config.chunk):
+                part = slice(t, t + config.chunk)
+                nats, hits, states = self._step(
+                    x[:, part, 0], x[:, part, 1], y[:, part], mask[:, part], states
+                )
+                total, right = total + float(nats), right + float(hits)
+            tokens += float(mask.sum())
+        return [total / tokens], [right / tokens], False
 
 
 def _renumber_shared_objects(config: object, ids: dict[int, int]) -> object:
@@ -412,26 +621,32 @@ def train(
     for song in songs:
         if reason := kind.too_short(song, size):
             raise BadInput(f"{song.source}: {reason}")
-    vocab = encoding.Vocabulary.from_songs((s.tokens for s in songs), kind.specials)
-    indices = [vocab.encode(s.tokens) for s in songs]
-    if not kind.keras:  # counted, not trained: no TensorFlow, no epochs
-        start = time.perf_counter()
-        weights = tuple(kind.fit(indices, vocab, size))
-        return Trained(
-            Model(kind, size, vocab, weights), History(seconds=time.perf_counter() - start)
-        )
 
     def validate(weights: list[np.ndarray]):
         model = Model(kind, size, vocab, tuple(np.asarray(w) for w in weights))
         return evaluate(model, valid, full_song=False).overall
 
-    _, keras = setup_tensorflow()
-    data = make_dataset(indices, encoding.input_table(vocab, kind.inputs), config.window)
-    keras.utils.set_random_seed(config.seed)
-    model = kind.build(size, len(vocab), config.batch)
-    trainer = Trainer(model, kind, data, config.seed, config.batch)
+    if kind.loop == "songs":
+        vocab, variants = song_vocabulary(songs, kind, config.transpose)
+        strategy = strategy_for(config.devices)
+        _, keras = setup_tensorflow(single_thread=False)
+        keras.utils.set_random_seed(config.seed)
+        trainer: EpochLoop = SongTrainer(config, song_data(variants, vocab), len(vocab), strategy)
+    else:
+        vocab = encoding.Vocabulary.from_songs((s.tokens for s in songs), kind.specials)
+        indices = [vocab.encode(s.tokens) for s in songs]
+        if not kind.keras:  # counted, not trained: no TensorFlow, no epochs
+            start = time.perf_counter()
+            weights = tuple(kind.fit(indices, vocab, size))
+            seconds = time.perf_counter() - start
+            return Trained(Model(kind, size, vocab, weights), History(seconds=seconds))
+        _, keras = setup_tensorflow()
+        data = make_dataset(indices, encoding.input_table(vocab, kind.inputs), config.window)
+        keras.utils.set_random_seed(config.seed)
+        model = kind.build(size, len(vocab), config.batch)
+        trainer = Trainer(model, kind, data, config.seed, config.batch)
     history = trainer.fit(
         config.epochs, config.until_perfect, on_epochs, validate if valid else None, config.patience
     )
-    weights = tuple(np.asarray(w) for w in model.get_weights())
-    return Trained(Model(kind, size, vocab, weights), history, model)
+    weights = tuple(np.asarray(w) for w in trainer.model.get_weights())
+    return Trained(Model(kind, size, vocab, weights), history, trainer.model)

@@ -1,0 +1,123 @@
+"""The whole-song RNN: its numpy forward pass against Keras, its batches of songs, the
+distributed path, and composing whole tunes without TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from melodygen import corpus
+from melodygen.models import factored_inputs
+
+training = pytest.importorskip("melodygen.training")
+
+TINY = dict(units=16, embedding=8, layers=2, epochs=2, batch=8, seed=3)
+
+
+@pytest.fixture(scope="module")
+def slice_songs(essen_slice):
+    return corpus.split(corpus.read([essen_slice]).songs, 0.1)
+
+
+@pytest.fixture(scope="module")
+def trained(slice_songs):
+    train, valid = slice_songs
+    config = training.TrainConfig("song-rnn", transpose=(-2, 2), dropout=0.2, **TINY)
+    return training.train(train, config, valid=valid)
+
+
+def test_numpy_forward_equals_keras_over_whole_songs(trained, slice_songs):
+    model, keras_model = trained.model, trained.keras_model
+    for song in slice_songs[1][:3]:
+        indices = model.vocab.encode(song.tokens)
+        x = factored_inputs(model.vocab)[[len(model.vocab), *indices]][None]  # <start> first
+        zeros = [np.zeros((1, 16), np.float32)] * 4
+        logits = keras_model([x[..., 0], x[..., 1], *zeros], training=False)[0][0].numpy()
+        theirs = np.exp(logits - logits.max(1, keepdims=True))
+        theirs /= theirs.sum(1, keepdims=True)
+        predictor = model.predictor()
+        ours = [predictor.reset(1)] + [predictor.feed(np.array([i])) for i in indices]
+        np.testing.assert_allclose(np.exp(np.concatenate(ours)), theirs, atol=2e-6)
+
+
+def test_training_reads_every_song_and_learns(trained, slice_songs):
+    history = trained.history
+    assert history.epochs_run == 2 and len(history.valid_loss) == 2
+    assert history.loss[1] < history.loss[0]
+    vocab = trained.model.vocab
+    assert vocab.tokens[-2:] == ("<end>", "<unk>")
+    # the vocabulary covers every training song moved by -2..2 semitones, spelled for its key
+    from melodygen.encoding import transpose
+
+    for song in slice_songs[0]:
+        for k in range(-2, 3):
+            assert {n.token for n in transpose(song.notes, k)} <= set(vocab.tokens)
+
+
+def test_batches_group_songs_by_length_and_depend_on_the_seed(trained, slice_songs):
+    vocab, variants = training.song_vocabulary(slice_songs[0], training.KINDS["song-rnn"], (-2, 2))
+    data = training.song_data(variants, vocab)
+    batches = list(training.song_batches(3, 0, data, 8))
+    assert sum(len(x) for x, _, _ in batches) == len(slice_songs[0])
+    padding = 1 - sum(m.sum() for _, _, m in batches) / sum(m.size for _, _, m in batches)
+    assert padding < 0.1  # songs of similar lengths together
+    for x, y, mask in batches:
+        assert (y[mask == 0] == 0).all() and (x[:, 0, 0] == 129).all()  # <start> first
+        ends = mask.sum(1).astype(int) - 1
+        assert (y[np.arange(len(y)), ends] == vocab.end).all()  # each song ends with <end>
+    again = list(training.song_batches(3, 0, data, 8))
+    other = list(training.song_batches(3, 1, data, 8))
+    assert all((a[0] == b[0]).all() for a, b in zip(batches, again, strict=True))
+    assert any(
+        a[0].shape != b[0].shape or (a[0] != b[0]).any()
+        for a, b in zip(batches, other, strict=True)
+    )
+
+
+TWO_REPLICAS = """
+import sys, numpy as np
+from melodygen import corpus, training
+training.setup_tensorflow(single_thread=False, cpu_devices=2)  # the host's CPU as 2 devices
+songs = corpus.read([sys.argv[1]]).songs[:12]
+weights = {}
+for devices in (1, 2):
+    config = training.TrainConfig("song-rnn", units=16, embedding=8, dropout=0.0, epochs=2,
+                                  transpose=(0, 0), batch=4, devices=devices, seed=3)
+    weights[devices] = training.train(songs, config).model.weights
+print(max(float(np.abs(a - b).max()) for a, b in zip(weights[1], weights[2])))
+print(max(float(np.abs(a).max()) for a in weights[1]))
+"""
+
+
+def test_two_replicas_give_the_weights_of_one(essen_slice):
+    """tf.distribute's MirroredStrategy over the CPU split in two: each replica trains on half
+    of each batch, and the weights after two epochs are one replica's, to float tolerance."""
+    proc = subprocess.run(
+        [sys.executable, "-c", TWO_REPLICAS, str(essen_slice)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    difference, largest = map(float, proc.stdout.split())
+    assert difference < 1e-5 and largest > 0.1
+
+
+def test_compose_a_whole_tune_without_a_seed_and_without_tensorflow(cli, essen_slice, tmp_path):
+    result = cli("train", essen_slice, "--units", "16", "--embedding", "8", "--epochs", "1",
+                 "--transpose", "0", "-o", "m")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "m" / "melodygen.json").read_text())
+    assert meta["model"] == "song-rnn"  # the default from 20 songs on
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "melodygen", "compose", "--model", "m",
+         "--temperature", "1", "--random-seed", "1", "--length", "300"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert not {m for m in imported if m.split(".")[0] in ("tensorflow", "keras")}
+    tokens = proc.stdout.split()
+    assert 0 < len(tokens) < 300  # it stopped at <end>, as a tune does
