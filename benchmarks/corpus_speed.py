@@ -67,24 +67,26 @@ def keras_fit(tf, keras, trainer: training.SongTrainer, epochs: int) -> list[flo
     seconds."""
     config = trainer.config
     song_model = trainer.model
-    pitch = keras.Input(shape=(None,), dtype="int32")
-    length = keras.Input(shape=(None,), dtype="int32")
+    ids = keras.Input(shape=(None, 5), dtype="int32")
     zeros = keras.layers.Lambda(lambda p: keras.ops.zeros((keras.ops.shape(p)[0], config.units)))
-    states = [zeros(pitch)] * (2 * config.layers)
-    logits = song_model([pitch, length, *states])[0]
-    model = keras.Model([pitch, length], logits)
+    states = [zeros(ids)] * (2 * config.layers)
+    logits = song_model([ids, *states])[0]
+    model = keras.Model(ids, logits)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=trainer.rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    spec = tf.TensorSpec((None, None), tf.int32)
-    signature = ((spec, spec), spec, tf.TensorSpec((None, None), tf.float32))
+    signature = (
+        tf.TensorSpec((None, None, 5), tf.int32),
+        tf.TensorSpec((None, None), tf.int32),
+        tf.TensorSpec((None, None), tf.float32),
+    )
     seconds = []
     for epoch in range(epochs):
         model.optimizer.learning_rate.assign(trainer.rate * training.SONG_DECAY**epoch)
         batches = list(training.song_batches(config.seed, epoch, trainer.data, trainer.batch))
         data = tf.data.Dataset.from_generator(
-            lambda b=batches: (((x[..., 0], x[..., 1]), y, m) for x, y, m in b),
+            lambda b=batches: iter(b),
             output_signature=signature,
         )
         start = time.perf_counter()

@@ -284,22 +284,79 @@ class NGram(Kind):
         return NGramPredictor(ngram.Tables(weights, len(vocab)))
 
 
-REST_ID, START_ID, UNKNOWN_ID = 128, 129, 130  # pitch ids after the 128 MIDI pitches
-PITCH_IDS = 131
-LENGTH_IDS = len(LENGTHS) + 2  # the lengths, then <start> and <unk>
+# What a song-rnn reads about a token: a pitch id (a MIDI pitch, or one of the ids below) and a
+# length id (an index into notation.LENGTHS, or one of the four after them).
+REST_ID, START_ID, UNKNOWN_ID, NONE_ID = 128, 129, 130, 131  # NONE: no earlier match
+PITCH_IDS = 132
+LENGTH_IDS = len(LENGTHS) + 3  # the lengths, then <start>, <unk> and none
+REPEAT_CAP = 16  # a repeat's length is counted up to this many tokens
+REPEAT_WIDTH = 8  # the width of a repeat length's embedding
 
 
 def factored_inputs(vocab: Vocabulary) -> np.ndarray:
-    """What a song-rnn reads for each vocabulary entry, and for <start> in the last row:
-    (pitch id, length id), int (vocabulary + 1, 2). A token's pitch and length are learned
-    separately, so a rare (pitch, length) pair shares what the common ones teach."""
-    ids = np.zeros((len(vocab) + 1, 2), np.int64)
+    """(pitch id, length id) of each vocabulary entry, then of <start> and of "no token" in the
+    last two rows: int (vocabulary + 2, 2). A token's pitch and length are learned separately,
+    so a rare (pitch, length) pair shares what the common ones teach."""
+    ids = np.zeros((len(vocab) + 2, 2), np.int64)
     for i, note in enumerate(vocab.notes):
         ids[i] = (REST_ID if note.is_rest else note.midi_pitch), LENGTHS.index(note.beats)
     ids[len(vocab)] = START_ID, len(LENGTHS)
     if vocab.unknown is not None:
         ids[vocab.unknown] = UNKNOWN_ID, len(LENGTHS) + 1
+    ids[len(vocab) + 1] = NONE_ID, len(LENGTHS) + 2
     return ids
+
+
+class Repeats:
+    """Where a batch of songs, read in step, last repeated itself: the song's own short-term
+    memory, which a folk tune's repeated phrases make the best single clue to its next token.
+
+    After tokens a[0..t-1], S(j) is the length of the longest common suffix of a[:j] and a[:t]
+    for each earlier j (0 < j < t), capped at REPEAT_CAP; the repeat is the longest one (the
+    latest j among equals): the token a[j] that followed it then, and its length (0: none).
+    S is updated in place: S'(j) = S(j - 1) + 1 if a[j - 1] is the new token, else 0.
+    """
+
+    def __init__(self, batch: int) -> None:
+        self.tokens = np.zeros((batch, 0), np.int64)
+        self.suffix = np.zeros((batch, 1), np.int64)  # S(j) for j = 0..t-1; S(0) = 0
+
+    def push(self, tokens: np.ndarray) -> None:
+        same = self.tokens == np.asarray(tokens)[:, None]  # a[j - 1] == token, j = 1..t
+        grown = np.where(same, np.minimum(self.suffix + 1, REPEAT_CAP), 0)
+        self.suffix = np.concatenate([np.zeros((len(grown), 1), np.int64), grown], 1)
+        self.tokens = np.concatenate([self.tokens, np.asarray(tokens)[:, None]], 1)
+
+    def current(self) -> tuple[np.ndarray, np.ndarray]:
+        """(where the token that followed the repeat stands in the song, -1 for none; the
+        repeat's length, 0 for none), each (batch,)."""
+        t = self.tokens.shape[1]
+        if t < 2:
+            return np.full(len(self.tokens), -1), np.zeros(len(self.tokens), np.int64)
+        candidates = self.suffix[:, 1:t]  # j = 1..t-1
+        latest = t - 2 - np.argmax(candidates[:, ::-1], axis=1)  # the last j with the maximum
+        length = candidates[np.arange(len(candidates)), latest]
+        return np.where(length > 0, latest + 1, -1), length
+
+    def following(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the token that followed the repeat, -1 for none; the repeat's length)."""
+        at, length = self.current()
+        if not self.tokens.shape[1]:
+            return at, length
+        follow = self.tokens[np.arange(len(at)), np.maximum(at, 0)]
+        return np.where(at >= 0, follow, -1), length
+
+    def select(self, rows: np.ndarray) -> None:
+        self.tokens, self.suffix = self.tokens[rows], self.suffix[rows]
+
+
+def song_inputs(
+    table: np.ndarray, previous: np.ndarray, follow: np.ndarray, length: np.ndarray
+) -> np.ndarray:
+    """Input ids, (..., 5): the previous token's pitch and length, those of the token that
+    followed the song's latest repeat (-1: none), and the repeat's length (Repeats).
+    ``table``: factored_inputs."""
+    return np.concatenate([table[previous], table[follow], length[..., None]], -1)
 
 
 def _embedding_widths(size: Size) -> tuple[int, int]:
@@ -311,20 +368,34 @@ class SongPredictor:
     """A song-rnn read one token at a time: <start> first, then each token fed back."""
 
     def __init__(self, size: Size, weights: list[np.ndarray], vocab: Vocabulary) -> None:
-        self.size, self.inputs = size, factored_inputs(vocab)
+        self.size, self.table, self.start = size, factored_inputs(vocab), len(vocab)
         w = [np.asarray(a, np.float32) for a in weights]
-        self.pitch_embedding, self.length_embedding = w[0], w[1]
-        self.layers = [w[2 + 3 * i : 5 + 3 * i] for i in range(size.layers)]
+        self.pitch_embedding, self.length_embedding, self.repeat_embedding = w[:3]
+        self.layers = [w[3 + 3 * i : 6 + 3 * i] for i in range(size.layers)]
         self.dense, self.dense_bias = w[-2], w[-1]
 
     def reset(self, batch: int = 1) -> np.ndarray:
         zeros = np.zeros((batch, self.size.units), np.float32)
         self.state = [(zeros, zeros) for _ in self.layers]
-        return self.feed(np.full(batch, len(self.inputs) - 1))  # <start>
+        self.repeats = Repeats(batch)
+        return self._step(np.full(batch, self.start))  # <start>
 
     def feed(self, tokens: np.ndarray) -> np.ndarray:
-        ids = self.inputs[np.asarray(tokens)]
-        x = np.concatenate([self.pitch_embedding[ids[:, 0]], self.length_embedding[ids[:, 1]]], 1)
+        self.repeats.push(tokens)
+        return self._step(np.asarray(tokens))
+
+    def _step(self, previous: np.ndarray) -> np.ndarray:
+        ids = song_inputs(self.table, previous, *self.repeats.following())
+        x = np.concatenate(
+            [
+                self.pitch_embedding[ids[:, 0]],
+                self.length_embedding[ids[:, 1]],
+                self.pitch_embedding[ids[:, 2]],
+                self.length_embedding[ids[:, 3]],
+                self.repeat_embedding[ids[:, 4]],
+            ],
+            1,
+        )
         for i, (kernel, recurrent, bias) in enumerate(self.layers):
             self.state[i] = lstm_steps(x[:, None], *self.state[i], kernel, recurrent, bias)
             x = self.state[i][0]
@@ -332,12 +403,15 @@ class SongPredictor:
 
     def select(self, rows: np.ndarray) -> None:
         self.state = [(h[rows], c[rows]) for h, c in self.state]
+        self.repeats.select(rows)
 
 
 class SongRNN(Kind):
     """A whole-song RNN (the field's melody model: Magenta's Melody RNN, folk-rnn): from a
     <start> token, each token in as learned pitch and length embeddings, stacked LSTMs with
-    dropout, a softmax over the vocabulary; it predicts every next token and the song's end."""
+    dropout, a softmax over the vocabulary; it predicts every next token and the song's end.
+    Beside each token it reads where the song last repeated itself (Repeats), as Magenta's
+    Lookback RNN reads the bars before: folk tunes repeat their phrases."""
 
     name, loop, inputs = "song-rnn", "songs", "factored"
     specials = (END, UNKNOWN)
@@ -352,27 +426,33 @@ class SongRNN(Kind):
 
     def weight_shapes(self, size, vocab_size):
         pitch, length = _embedding_widths(size)
-        shapes: list[tuple[int, ...]] = [(PITCH_IDS, pitch), (LENGTH_IDS, length)]
-        width, u = pitch + length, size.units
+        shapes: list[tuple[int, ...]] = [
+            (PITCH_IDS, pitch),
+            (LENGTH_IDS, length),
+            (REPEAT_CAP + 1, REPEAT_WIDTH),
+        ]
+        width, u = 2 * (pitch + length) + REPEAT_WIDTH, size.units
         for _ in range(size.layers):
             shapes += [(width, 4 * u), (u, 4 * u), (4 * u,)]
             width = u
         return [*shapes, (u, vocab_size), (vocab_size,)]
 
     def build(self, size, vocab_size, batch=None, dropout: float = 0.0):
-        """(pitch ids, length ids, then (h, c) of each layer) in, (logits, then each layer's
-        final (h, c)) out, so that training can carry the state from one chunk of a batch of
-        songs to the next."""
+        """(input ids (batch, steps, 5) as song_inputs gives them, then (h, c) of each layer)
+        in, (logits, then each layer's final (h, c)) out, so that training can carry the state
+        from one chunk of a batch of songs to the next."""
         import keras
 
         pitch_width, length_width = _embedding_widths(size)
-        pitch = keras.Input(shape=(None,), dtype="int32", name="pitch")
-        length = keras.Input(shape=(None,), dtype="int32", name="length")
+        ids = keras.Input(shape=(None, 5), dtype="int32", name="ids")
         states = [keras.Input(shape=(size.units,), name=f"{s}_{i + 1}")
                   for i in range(size.layers) for s in ("h", "c")]  # fmt: skip
-        x = keras.layers.Concatenate(name="token")([
-            keras.layers.Embedding(PITCH_IDS, pitch_width, name="pitch_embedding")(pitch),
-            keras.layers.Embedding(LENGTH_IDS, length_width, name="length_embedding")(length),
+        pitch = keras.layers.Embedding(PITCH_IDS, pitch_width, name="pitch_embedding")
+        length = keras.layers.Embedding(LENGTH_IDS, length_width, name="length_embedding")
+        repeat = keras.layers.Embedding(REPEAT_CAP + 1, REPEAT_WIDTH, name="repeat_embedding")
+        x = keras.layers.Concatenate(name="inputs")([
+            pitch(ids[..., 0]), length(ids[..., 1]), pitch(ids[..., 2]), length(ids[..., 3]),
+            repeat(ids[..., 4]),
         ])  # fmt: skip
         x = keras.layers.Dropout(dropout, name="dropout_0")(x)
         finals = []
@@ -384,7 +464,7 @@ class SongRNN(Kind):
             x = keras.layers.Dropout(dropout, name=f"dropout_{i + 1}")(x)
             finals += [h, c]
         logits = keras.layers.Dense(vocab_size, name="next_token")(x)
-        return keras.Model([pitch, length, *states], [logits, *finals], name="song_rnn")
+        return keras.Model([ids, *states], [logits, *finals], name="song_rnn")
 
     def predictor(self, size, weights, vocab):
         return SongPredictor(size, weights, vocab)

@@ -37,8 +37,10 @@ from melodygen.models import (
     KINDS,
     Kind,
     Model,
+    Repeats,
     Size,
     factored_inputs,
+    song_inputs,
 )
 from melodygen.notation import Song
 
@@ -439,7 +441,7 @@ SONG_BATCH = 32  # songs per batch
 class SongData:
     """Every training song under every transposition allowed, encoded for a song-rnn."""
 
-    inputs: list[list[np.ndarray]]  # per song, per transposition: (length + 1, 2) input ids
+    inputs: list[list[np.ndarray]]  # per song, per transposition: (length + 1, 5) input ids
     targets: list[list[np.ndarray]]  # per song, per transposition: (length + 1,) indices
     lengths: np.ndarray  # (songs,) tokens of each song, <end> included
 
@@ -456,13 +458,45 @@ def song_vocabulary(songs: Sequence[Song], kind: Kind, transpose: tuple[int, int
     return encoding.Vocabulary.from_songs(tokens, kind.specials), variants
 
 
+def repeats(songs: Sequence[Sequence[int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each song and each step (its length + 1: the last predicts <end>), where the token
+    that followed its latest repeat stands (-1: none) and the repeat's length (models.Repeats),
+    songs of similar lengths read side by side."""
+    out: list = [None] * len(songs)
+    order = sorted(range(len(songs)), key=lambda i: len(songs[i]))
+    for start in range(0, len(order), 512):
+        rows = order[start : start + 512]
+        width = max(len(songs[i]) for i in rows)
+        padded = np.full((len(rows), width), -2, np.int64)  # never read: after each song's end
+        for r, i in enumerate(rows):
+            padded[r, : len(songs[i])] = songs[i]
+        tracker, steps = Repeats(len(rows)), []
+        for t in range(width + 1):
+            steps.append(tracker.current())
+            if t < width:
+                tracker.push(padded[:, t])
+        at, length = (np.stack([step[k] for step in steps], 1) for k in (0, 1))
+        for r, i in enumerate(rows):
+            out[i] = at[r, : len(songs[i]) + 1], length[r, : len(songs[i]) + 1]
+    return out
+
+
 def song_data(variants, vocab: encoding.Vocabulary) -> SongData:
+    """The songs' input ids and targets under each transposition. A transposition renames
+    tokens one to one, so where a song repeats itself is found once, on its own key."""
     table = factored_inputs(vocab)
+    indices = [
+        [np.array(vocab.encode(n.token for n in notes)) for notes in song] for song in variants
+    ]
+    found = repeats([song[0] for song in indices])
     inputs, targets = [], []
-    for song in variants:
-        indices = [np.array(vocab.encode(n.token for n in notes)) for notes in song]
-        inputs.append([table[np.concatenate([[len(vocab)], i])] for i in indices])  # <start> first
-        targets.append([np.concatenate([i, [vocab.end]]) for i in indices])
+    for song, (at, length) in zip(indices, found, strict=True):
+        inputs.append([])
+        for i in song:
+            previous = np.concatenate([[len(vocab)], i])  # <start> first
+            follow = np.where(at >= 0, i[np.maximum(at, 0)], -1)
+            inputs[-1].append(song_inputs(table, previous, follow, length).astype(np.int32))
+        targets.append([np.concatenate([i, [vocab.end]]) for i in song])
     return SongData(inputs, targets, np.array([len(t[0]) for t in targets]))
 
 
@@ -476,7 +510,7 @@ def song_batches(seed: int, epoch: int, data: SongData, batch: int):
     choice = [int(rng.integers(len(v))) for v in data.inputs]
     for songs in batches:
         width = int(data.lengths[songs].max())
-        x = np.zeros((len(songs), width, 2), np.int32)
+        x = np.zeros((len(songs), width, 5), np.int32)
         y = np.zeros((len(songs), width), np.int32)
         mask = np.zeros((len(songs), width), np.float32)
         for row, song in enumerate(songs):
@@ -505,27 +539,28 @@ class SongTrainer(EpochLoop):
             self.optimizer = keras.optimizers.Adam(learning_rate=self.rate)
             self.optimizer.build(self.model.trainable_variables)
         self.scale = float(self.batch * config.chunk)  # a token weighs the same in any chunk
-        chunk = tf.TensorSpec([None, None], tf.int32)
         self._step = tf.function(
             self._distributed_step,
             input_signature=[
-                chunk, chunk, chunk, tf.TensorSpec([None, None], tf.float32),
+                tf.TensorSpec([None, None, 5], tf.int32),  # (songs, steps, input ids)
+                tf.TensorSpec([None, None], tf.int32),  # targets
+                tf.TensorSpec([None, None], tf.float32),  # 1 for a song's steps, 0 after
                 [tf.TensorSpec([None, config.units], tf.float32)] * (2 * config.layers),
             ],
-        )  # fmt: skip
+        )
 
-    def _replica_step(self, pitch, length, target, mask, states):
+    def _replica_step(self, ids, target, mask, states):
         tf, keras = self.tf, self.keras
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            logits, *finals = self.model([pitch, length, *states], training=True)
+            logits, *finals = self.model([ids, *states], training=True)
             nats = keras.losses.sparse_categorical_crossentropy(target, logits, from_logits=True)
             loss = tf.reduce_sum(nats * mask) / self.scale
         self.optimizer.apply(tape.gradient(loss, variables), variables)
         right = tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == target, tf.float32)
         return tf.reduce_sum(nats * mask), tf.reduce_sum(right * mask), finals
 
-    def _distributed_step(self, pitch, length, target, mask, states):
+    def _distributed_step(self, ids, target, mask, states):
         """The chunk's songs split into contiguous parts, one per replica; the optimizer sums
         their gradients, and their states are gathered back in song order."""
         tf, strategy = self.tf, self.strategy
@@ -540,7 +575,7 @@ class SongTrainer(EpochLoop):
 
         nats, right, finals = strategy.run(
             self._replica_step,
-            args=(part(pitch), part(length), part(target), part(mask), [part(s) for s in states]),
+            args=(part(ids), part(target), part(mask), [part(s) for s in states]),
         )
         total = functools.partial(strategy.reduce, tf.distribute.ReduceOp.SUM, axis=None)
         return total(nats), total(right), [strategy.gather(f, axis=0) for f in finals]
@@ -553,9 +588,7 @@ class SongTrainer(EpochLoop):
             states = [tf.zeros((len(x), config.units))] * (2 * config.layers)
             for t in range(0, x.shape[1], config.chunk):
                 part = slice(t, t + config.chunk)
-                nats, hits, states = self._step(
-                    x[:, part, 0], x[:, part, 1], y[:, part], mask[:, part], states
-                )
+                nats, hits, states = self._step(x[:, part], y[:, part], mask[:, part], states)
                 total, right = total + float(nats), right + float(hits)
             tokens += float(mask.sum())
         return [total / tokens], [right / tokens], False

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from melodygen import corpus
-from melodygen.models import factored_inputs
+from melodygen.models import Repeats
 
 training = pytest.importorskip("melodygen.training")
 
@@ -32,16 +32,35 @@ def trained(slice_songs):
 
 def test_numpy_forward_equals_keras_over_whole_songs(trained, slice_songs):
     model, keras_model = trained.model, trained.keras_model
-    for song in slice_songs[1][:3]:
-        indices = model.vocab.encode(song.tokens)
-        x = factored_inputs(model.vocab)[[len(model.vocab), *indices]][None]  # <start> first
+    songs = slice_songs[1][:3]
+    data = training.song_data([[song.notes] for song in songs], model.vocab)
+    for song, ids in zip(songs, data.inputs, strict=True):
         zeros = [np.zeros((1, 16), np.float32)] * 4
-        logits = keras_model([x[..., 0], x[..., 1], *zeros], training=False)[0][0].numpy()
+        logits = keras_model([ids[0][None], *zeros], training=False)[0][0].numpy()
         theirs = np.exp(logits - logits.max(1, keepdims=True))
         theirs /= theirs.sum(1, keepdims=True)
         predictor = model.predictor()
+        indices = model.vocab.encode(song.tokens)
         ours = [predictor.reset(1)] + [predictor.feed(np.array([i])) for i in indices]
         np.testing.assert_allclose(np.exp(np.concatenate(ours)), theirs, atol=2e-6)
+
+
+def test_repeats_find_where_the_song_repeated_itself():
+    """The latest earlier occurrence of the longest suffix, and the token that followed it."""
+    song = [1, 2, 3, 9, 1, 2, 3, 7, 2, 3]
+    tracker, seen = Repeats(1), []
+    for token in [*song, None]:
+        follow, length = tracker.following()
+        seen.append((int(follow[0]), int(length[0])))
+        if token is not None:
+            tracker.push(np.array([token]))
+    assert seen[:5] == [(-1, 0), (-1, 0), (-1, 0), (-1, 0), (-1, 0)]  # nothing repeats yet
+    assert seen[5] == (2, 1)  # after "1": "1" was followed by 2
+    assert seen[7] == (9, 3)  # after "1 2 3": it was followed by 9
+    assert seen[8] == (-1, 0)  # "7" is new
+    assert seen[10] == (7, 2)  # "2 3": its latest occurrence was followed by 7, not 9
+    whole = training.repeats([song])[0]
+    assert [(song[a] if a >= 0 else -1, n) for a, n in zip(*whole, strict=True)] == seen
 
 
 def test_training_reads_every_song_and_learns(trained, slice_songs):
