@@ -140,3 +140,14 @@ def test_compose_a_whole_tune_without_a_seed_and_without_tensorflow(cli, essen_s
     assert not {m for m in imported if m.split(".")[0] in ("tensorflow", "keras")}
     tokens = proc.stdout.split()
     assert 0 < len(tokens) < 300  # it stopped at <end>, as a tune does
+
+
+def test_the_same_random_seed_trains_the_same_weights(trained, slice_songs):
+    train, valid = slice_songs
+    config = training.TrainConfig("song-rnn", transpose=(-2, 2), dropout=0.2, **TINY)
+    again = training.train(train, config, valid=valid)
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(trained.model.weights, again.model.weights, strict=True)
+    )
+    assert again.history.valid_loss == trained.history.valid_loss
