@@ -7,6 +7,13 @@ script checks that they compose the same notes and prints the median wall times 
 
     python benchmarks/compose_speed.py              # trains a stateful model on nabiya first
     python benchmarks/compose_speed.py --model outputs/nabiya-stateful --runs 5
+
+With --corpus-model (a song-rnn trained on a corpus), it also times many tunes: `melodygen
+compose -n 100 --length 64 --no-end` as a process, against Keras generating tunes the way
+Magenta's and the chapter's loops do, one `model.predict` per token (on --keras-tunes of them,
+timed after loading: the per-token rate is what counts), and prints tokens per second of each.
+
+    python benchmarks/compose_speed.py --corpus-model outputs/essen-song-rnn
 """
 
 from __future__ import annotations
@@ -37,6 +44,52 @@ print(" ".join(vocab.tokens[i] for i in melody))
 """
 
 
+KERAS_SONG_LOOP = """
+import sys, time
+import numpy as np
+from melodygen import chapter, models, store
+loaded = store.load(sys.argv[1])
+tunes, length = int(sys.argv[2]), int(sys.argv[3])
+keras_model = chapter.load_model(loaded.path / "model.keras")
+model, vocab = loaded.model, loaded.model.vocab
+table, units = models.factored_inputs(vocab), model.size.units
+start = time.perf_counter()
+for tune in range(tunes):
+    rng = np.random.default_rng([7, tune + 1])
+    repeats = models.Repeats(1)
+    states = [np.zeros((1, units), np.float32)] * (2 * model.size.layers)
+    previous = np.array([len(vocab)])  # <start>
+    for _ in range(length):
+        ids = models.song_inputs(table, previous, *repeats.following())[:, None].astype(np.int32)
+        logits, *states = keras_model.predict([ids, *states], verbose=0)
+        logits = logits[0, -1].astype(np.float64)
+        logits[[vocab.end, vocab.unknown]] = -np.inf
+        p = np.exp(logits - logits.max())
+        previous = np.array([rng.choice(len(p), p=p / p.sum())])
+        repeats.push(previous)
+print(tunes * length / (time.perf_counter() - start))
+"""
+
+
+def many_tunes(model: Path, tunes: int, keras_tunes: int, length: int, work: Path) -> None:
+    """Tokens per second: melodygen composing ``tunes`` tunes in one process (start-up
+    included), against Keras's per-token predict loop."""
+    (work / "many").mkdir(exist_ok=True)
+    command = [sys.executable, "-m", "melodygen", "compose", "--model", str(model), "-n",
+               str(tunes), "--length", str(length), "--no-end", "--temperature", "1",
+               "--random-seed", "7", "-o", str(work / "many" / "tune.mid")]  # fmt: skip
+    seconds, _ = timed(command, work)
+    ours = tunes * length / seconds
+    keras = float(timed([sys.executable, "-c", KERAS_SONG_LOOP, str(model), str(keras_tunes),
+                         str(length)], work)[1].split()[-1])  # fmt: skip
+    print(f"{tunes} tunes of {length} notes from {model}:")
+    print(f"melodygen compose -n {tunes} (one process, start-up included): {seconds:.2f} s, "
+          f"{ours:,.0f} tokens/s")  # fmt: skip
+    print(f"Keras, one model.predict per token ({keras_tunes} tunes, after loading): "
+          f"{keras:,.0f} tokens/s ({tunes * length / keras:.0f} s for {tunes} tunes)")  # fmt: skip
+    print(f"speed-up: {ours / keras:.1f}x")
+
+
 def timed(command: list[str], cwd: Path) -> tuple[float, str]:
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, cwd=cwd, check=True)
@@ -48,7 +101,14 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="a model directory (default: train one)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--length", type=int, default=50)
+    parser.add_argument("--corpus-model", type=Path, help="a song-rnn: also time 100 tunes")
+    parser.add_argument("--tunes", type=int, default=100)
+    parser.add_argument("--keras-tunes", type=int, default=5)
     args = parser.parse_args()
+    if args.corpus_model:
+        many_tunes(args.corpus_model.resolve(), args.tunes, args.keras_tunes, 64,
+                   Path(tempfile.mkdtemp(prefix="compose-speed-")))  # fmt: skip
+        return
     work = Path(tempfile.mkdtemp(prefix="compose-speed-"))
     model = args.model.resolve() if args.model else work / "nabiya-stateful"
     if not args.model:

@@ -26,16 +26,19 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
 
 from melodygen import __version__, tasks
+from melodygen.audio import AudioUnavailable
 from melodygen.errors import BadInput, Interrupted, MelodygenError
 from melodygen.evaluation import Measures, Report
-from melodygen.generation import sampler
+from melodygen.generation import Limits, Sampling
 from melodygen.models import DEFAULT_ORDER, DEFAULT_UNITS, DEFAULT_WINDOW, KINDS
 
 INTERRUPTED = 128  # the shell's status for a command stopped by a signal is 128 + its number
 LOG_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
 # Library parameters as the user typed them, for error messages.
 FLAGS = {"seed": "--seed", "temperature": "--temperature", "top_k": "--top-k",
-         "transpose": "--transpose", "devices": "--devices", "valid": "--valid"}  # fmt: skip
+         "top_p": "--top-p", "beam": "--beam", "count": "--count", "program": "--program",
+         "time": "--time", "soundfont": "--soundfont", "transpose": "--transpose",
+         "devices": "--devices", "valid": "--valid"}  # fmt: skip
 
 
 def _stderr() -> Console:
@@ -146,8 +149,11 @@ Tempo = Annotated[
     typer.Option(min=1, max=1000, help="Quarter notes per minute (default: the song's, or 120)."),
 ]
 Program = Annotated[
-    int | None,
-    typer.Option(min=0, max=127, help="General MIDI program (default: the song's, or 0 = piano)."),
+    str | None,
+    typer.Option(
+        help="General MIDI program: a number or a name such as flute (default: the song's, "
+        "or 0 = piano)."
+    ),
 ]
 ModelName = enum.Enum("ModelName", {name: name for name in KINDS}, type=str)  # --model
 DEFAULT_MODEL = ModelName("stateful")
@@ -169,13 +175,24 @@ WRONG_MARK = "*"  # and a character, for output without colour
 @app.command()
 def render(
     song: Annotated[Path, typer.Argument(help="A song file.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="The MIDI file to write.")],
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="The MIDI file (.mid), or MIDI and audio (.wav).")
+    ],
     tempo: Tempo = None,
     program: Program = None,
+    wav: Annotated[bool, typer.Option(help="Also write audio (.wav) through FluidSynth.")] = False,
+    soundfont: Annotated[
+        Path | None, typer.Option(help="A SoundFont for --wav (default: $MELODYGEN_SOUNDFONT).")
+    ] = None,
 ) -> None:
-    """Write a song file as a MIDI file."""
-    parsed = tasks.render(song, out, tempo, program)
-    _stderr().print(f"wrote {escape(str(out))}: {len(parsed.notes)} notes and rests")
+    """Write a song file as a MIDI file (and as audio)."""
+    parsed, files, problem = tasks.render(
+        song, tasks.Outputs(out, wav, soundfont=soundfont), tempo, program
+    )
+    names = ", ".join(escape(str(f)) for f in files)
+    _stderr().print(f"wrote {names}: {len(parsed.notes)} notes and rests")
+    if problem:
+        raise AudioUnavailable(problem)
 
 
 @app.command("import")
@@ -545,31 +562,101 @@ def compose(
             "starts tunes: song-rnn, ngram).",
         ),
     ] = "",
-    out: Annotated[
-        Path | None, typer.Option("-o", "--out", help="Write the melody as MIDI (.mid).")
+    seed_file: Annotated[
+        Path | None, typer.Option(help="Take the seed from a song or MIDI file.")
     ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("-o", "--out", help="Write MIDI (.mid), or MIDI and audio (.wav)."),
+    ] = None,
+    count: Annotated[
+        int, typer.Option("-n", "--count", min=1, help="Tunes to write: OUT-1.mid, OUT-2.mid...")
+    ] = 1,
     model: ModelDir = None,
-    length: Annotated[int, typer.Option(min=0, help="Notes to add after the seed.")] = 50,
+    length: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Most notes to add after the seed (default 50; none with --bars)."
+        ),
+    ] = None,
+    bars: Annotated[
+        int, typer.Option(min=0, help="Stop at this many bar lines after the seed.")
+    ] = 0,
+    end: Annotated[
+        bool, typer.Option("--end/--no-end", help="Stop where the model ends a tune.")
+    ] = True,
     temperature: Annotated[
         float, typer.Option(min=0, help="0 = the chapter's argmax; above 0 samples.")
     ] = 0.0,
     top_k: Annotated[int, typer.Option(min=0, help="Sample from the k likeliest (0 = all).")] = 0,
+    top_p: Annotated[
+        float, typer.Option(min=0, max=1, help="Sample from the likeliest holding this share.")
+    ] = 1.0,
+    beam: Annotated[
+        int, typer.Option(min=0, help="Search this many continuations for the likeliest.")
+    ] = 0,
     random_seed: Annotated[
         int | None, typer.Option(help="Makes sampling reproducible (default: random).")
     ] = None,
+    max_copy: Annotated[
+        int | None,
+        typer.Option(min=0, help="Resample a tune that copies a longer run of a training song."),
+    ] = None,
     tempo: Tempo = None,
     program: Program = None,
+    time: Annotated[
+        str | None, typer.Option(help="Time signature, e.g. 3/4 (default: the training songs').")
+    ] = None,
+    wav: Annotated[bool, typer.Option(help="Also write audio (.wav) through FluidSynth.")] = False,
+    png: Annotated[bool, typer.Option(help="Also write a piano roll (.png).")] = False,
+    soundfont: Annotated[
+        Path | None, typer.Option(help="A SoundFont for --wav (default: $MELODYGEN_SOUNDFONT).")
+    ] = None,
 ) -> None:
-    """Continue a seed with a trained model; print the tokens, write MIDI with -o."""
-    if temperature > 0 and random_seed is None:
+    """Compose tunes with a trained model (continuing a seed, if given): print the tokens,
+    write MIDI with -o."""
+    if temperature > 0 and not beam and random_seed is None:
         random_seed = secrets.randbelow(2**31)
         _stderr().print(f"random seed {random_seed} (pass --random-seed {random_seed} to repeat)")
-    pick = sampler(temperature, top_k, random_seed)
-    composed = tasks.compose_song(model, seed, length, pick, out, tempo, program, source="--seed")
-    _stderr().print(f"model {escape(str(composed.loaded.path))}")
-    print(" ".join(composed.song.tokens))
-    if out is not None:
-        _stderr().print(f"wrote {escape(str(out))}: {len(composed.song.notes)} notes")
+    if length is None:
+        length = sys.maxsize if bars else 50  # --bars alone: as many notes as the bars hold
+    limits = Limits(length=length, bars=bars, stop_at_end=end)
+    composition = tasks.compose(
+        model,
+        tasks.read_seed(seed, seed_file),
+        count,
+        Sampling(temperature, top_k, top_p, beam),
+        random_seed or 0,
+        limits,
+        tasks.Outputs(out, wav, png, soundfont),
+        {"tempo": tempo, "program": program, "time": time},
+        max_copy,
+    )
+    console = _stderr()
+    console.print(f"model {escape(str(composition.loaded.path))}")
+    for tune in composition.tunes:
+        print(" ".join(tune.song.tokens))
+        console.print(escape(_tune_line(tune, count, max_copy)))
+    if composition.audio:
+        raise AudioUnavailable(composition.audio)
+
+
+def _tune_line(tune: tasks.Tune, count: int, max_copy: int | None) -> str:
+    name = tune.files[0].name if tune.files else f"tune {tune.number}"
+    added = len(tune.song.notes) - tune.seed
+    copied = f"longest copied run {tune.copied.length} tokens"
+    if tune.copied_from:
+        copied += f" (from {tune.copied_from})"
+    if max_copy is not None and tune.copied.length > max_copy:
+        copied += f", over --max-copy {max_copy} after {tune.tries} samplings"
+    elif tune.tries > 1:
+        copied += f", after {tune.tries} samplings"
+    s = tune.style
+    figures = (f"range {s.range}, {s.in_scale:.0%} in {s.scale}, distance from the training "
+               f"songs: pitch classes {s.pitch_class_distance:.2f}, intervals "
+               f"{s.interval_distance:.2f}")  # fmt: skip
+    also = f"; wrote {', '.join(p.name for p in tune.files[1:])}" if tune.files[1:] else ""
+    return f"{name}: {added} notes added; {copied}; {figures}{also}"
 
 
 corpus_app = typer.Typer(help="Write a corpus of songs to learn a style from.")

@@ -102,15 +102,42 @@ class Vocabulary:
         return self.get(END)
 
     def index(self, token: str, parameter: str | None = None) -> int:
-        """A token the model must know (a seed); BadInput listing what it knows otherwise."""
+        """A token the model must know (a seed); BadInput naming the nearest it knows otherwise."""
         index = self.get(token)
-        if index is None or token in SPECIALS:
-            allowed = " ".join(self.tokens[: self.song_tokens])
+        if token in SPECIALS:
+            raise BadInput(f"{token!r} is not in the model's vocabulary of song tokens", parameter)
+        if index is None:
             raise BadInput(
-                f"token {token!r} is not in the model's vocabulary (allowed: {allowed})",
+                f"token {token!r} is not in the model's vocabulary: the nearest it knows are "
+                f"{' '.join(self.nearest(token))}{self._range_hint(token)}",
                 parameter,
             )
         return index
+
+    def nearest(self, token: str, count: int = 5) -> list[str]:
+        """The known song tokens closest to ``token``: in pitch (semitones), then in length
+        (each doubling or halving counts as two semitones)."""
+        wanted = parse_token(token)
+
+        def distance(note: Note) -> float:
+            if note.is_rest or wanted.is_rest:
+                pitch = 0 if note.is_rest == wanted.is_rest else 100
+            else:
+                pitch = abs(note.midi_pitch - wanted.midi_pitch)
+            return pitch + 2 * abs(math.log2(note.beats / wanted.beats))
+
+        ranked = sorted(range(len(self.notes)), key=lambda i: (distance(self.notes[i]), i))
+        return [self.tokens[i] for i in ranked[:count]]
+
+    def _range_hint(self, token: str) -> str:
+        note = parse_token(token)
+        pitches = [n.midi_pitch for n in self.notes if not n.is_rest]
+        if note.is_rest or not pitches or min(pitches) <= note.midi_pitch <= max(pitches):
+            return ""
+        low, high = min(pitches), max(pitches)
+        return (
+            f" (its notes go from MIDI pitch {low} to {high}: transpose the seed into that range)"
+        )
 
     def encode(self, tokens: Iterable[str]) -> list[int]:
         """Song tokens to indices; a token the vocabulary lacks becomes <unk>."""

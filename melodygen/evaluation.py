@@ -35,7 +35,7 @@ import numpy as np
 from melodygen.corpus import Skipped
 from melodygen.encoding import PITCH_CLASSES, SOUNDS, Vocabulary
 from melodygen.models import Model
-from melodygen.notation import LENGTHS, Note, Song
+from melodygen.notation import LENGTHS, PITCH_NAMES, Note, Song
 
 BATCH = 256  # songs evaluated side by side through the numpy forward pass
 
@@ -328,3 +328,88 @@ class Report:
             "skipped": [{"file": s.path, "reason": s.reason} for s in self.skipped],
             "history": dict(self.history),
         }
+
+
+# Style figures of a composed tune against the training songs, as MGEval and MusPy report them.
+MAJOR = (0, 2, 4, 5, 7, 9, 11)  # the natural minor's pitch classes are its relative major's
+INTERVALS = 12  # intervals between successive notes are counted up to an octave either way
+
+
+def pitch_class_histogram(songs: Sequence[Sequence[Note]]) -> np.ndarray:
+    """The share of notes on each of the twelve pitch classes (C first)."""
+    counts = np.zeros(12)
+    for notes in songs:
+        np.add.at(counts, np.array([n.midi_pitch % 12 for n in notes if not n.is_rest], int), 1)
+    return counts / max(counts.sum(), 1)
+
+
+def interval_histogram(songs: Sequence[Sequence[Note]]) -> np.ndarray:
+    """The share of each melodic interval between successive notes (rests skipped), -12..+12
+    semitones, larger leaps counted as an octave."""
+    counts = np.zeros(2 * INTERVALS + 1)
+    for notes in songs:
+        pitches = np.array([n.midi_pitch for n in notes if not n.is_rest], int)
+        steps = np.clip(np.diff(pitches), -INTERVALS, INTERVALS) + INTERVALS
+        np.add.at(counts, steps, 1)
+    return counts / max(counts.sum(), 1)
+
+
+@dataclass(frozen=True)
+class Style:
+    """``in_scale``: the share of notes in the best-fitting major or minor scale (MusPy's scale
+    consistency). The distances are total variation distances (half the summed absolute
+    differences: 0 the same, 1 nothing in common) of the tune's pitch-class and interval
+    histograms from the training songs' (MGEval's pitch-class and interval histograms)."""
+
+    lowest: int | None  # MIDI pitches
+    highest: int | None
+    scale: str
+    in_scale: float
+    pitch_class_distance: float
+    interval_distance: float
+
+    @property
+    def range(self) -> str:
+        if self.lowest is None or self.highest is None:
+            return "no notes"
+        return f"{_pitch_name(self.lowest)}-{_pitch_name(self.highest)}"
+
+
+def _pitch_name(pitch: int) -> str:
+    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def _total_variation(p: np.ndarray, q: np.ndarray) -> float:
+    return float(np.abs(p - q).sum() / 2)
+
+
+@dataclass(frozen=True)
+class Histograms:
+    pitch_classes: np.ndarray
+    intervals: np.ndarray
+
+    @classmethod
+    def of(cls, songs: Sequence[Sequence[Note]]) -> Histograms:
+        return cls(pitch_class_histogram(songs), interval_histogram(songs))
+
+
+def style(notes: Sequence[Note], training: Histograms) -> Style:
+    """The style figures of a tune against the training songs' histograms."""
+    pitches = [n.midi_pitch for n in notes if not n.is_rest]
+    classes = pitch_class_histogram([notes])
+    best, scale = -1.0, ""
+    for tonic in range(12):
+        share = sum(classes[(tonic + step) % 12] for step in MAJOR)
+        if share > best + 1e-12:
+            best, scale = (
+                share,
+                f"{PITCH_NAMES[tonic]} major / {PITCH_NAMES[(tonic + 9) % 12]} minor",
+            )
+    return Style(
+        min(pitches, default=None),
+        max(pitches, default=None),
+        scale,
+        float(best) if pitches else 0.0,
+        _total_variation(classes, training.pitch_classes),
+        _total_variation(interval_histogram([notes]), training.intervals),
+    )

@@ -1,101 +1,331 @@
-"""Composing with any model kind on numpy alone: sampling, and continuing a seed into a Song.
+"""Composing with any model kind on numpy alone: sampling, beam search, stopping rules, and
+how much of a composed tune a training song already has.
 
 Everything here runs through models.Predictor, so it is written once for every kind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from melodygen.errors import BadInput
 from melodygen.models import Model
-from melodygen.notation import Note, Song, parse_token
 
-Pick = Callable[[np.ndarray], int]  # next-token log-probabilities -> chosen vocabulary index
-
-
-def greedy(log_probs: np.ndarray) -> int:
-    """The chapter's np.argmax."""
-    return int(np.argmax(log_probs))
-
-
-def sampler(temperature: float, top_k: int = 0, seed: int | None = None) -> Pick:
-    """Sample from the distribution sharpened (temperature < 1) or flattened (> 1), keeping
-    only the ``top_k`` likeliest when top_k > 0. Temperature 0 is greedy."""
-    if temperature < 0:
-        raise BadInput(f"must be 0 or more, not {temperature:g}", parameter="temperature")
-    if top_k < 0:
-        raise BadInput(f"must be 0 or more, not {top_k}", parameter="top_k")
-    if temperature == 0:
-        return greedy
-    rng = np.random.default_rng(seed)
-
-    def pick(log_probs: np.ndarray) -> int:
-        logits = np.asarray(log_probs, np.float64) / temperature
-        if 0 < top_k < len(logits):
-            logits[np.argsort(logits, kind="stable")[:-top_k]] = -np.inf
-        p = np.exp(logits - logits.max())
-        return int(rng.choice(len(p), p=p / p.sum()))
-
-    return pick
+# Tunes are composed in blocks of this many rows, padded when fewer are asked: a matrix product
+# gives a row the same bits whatever the other rows hold, but not whatever the number of rows,
+# so output k is the same whether 1 or 100 are asked for.
+BLOCK = 32
+MAX_COPY_TRIES = 20  # samplings of a tune before --max-copy gives up (and says so)
+HASH_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd, so it has an inverse modulo 2**64
+HASH_INVERSE = np.uint64(pow(int(HASH_BASE), -1, 2**64))
 
 
-def continue_melody(
-    model: Model, seed: Sequence[int], length: int, pick: Pick = greedy, stop_at_end: bool = True
-) -> list[int]:
-    """The chapter's full-song loop: each prediction is appended and fed back.
+@dataclass(frozen=True)
+class Sampling:
+    """How the next token is chosen: temperature 0 is the chapter's argmax; above it, samples
+    from the distribution sharpened (< 1) or flattened (> 1), kept to the ``top_k`` likeliest
+    (0: all) and to the smallest set holding ``top_p`` of the probability (nucleus). ``beam``
+    > 0 searches that many continuations for the likeliest one instead."""
 
-    The model reads the whole seed first (a stateful model carries its state through it, as if
-    it had predicted it). Returns the seed followed by up to ``length`` tokens: ``<unk>`` is
-    never chosen, and ``<end>`` (for a model that learned where songs end) stops the song
-    early, unless ``stop_at_end`` is False.
-    """
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    beam: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.temperature >= 0:
+            raise BadInput(f"must be 0 or more, not {self.temperature:g}", "temperature")
+        if self.top_k < 0:
+            raise BadInput(f"must be 0 or more, not {self.top_k}", "top_k")
+        if not 0 < self.top_p <= 1:
+            raise BadInput(f"must be above 0 and at most 1, not {self.top_p:g}", "top_p")
+        if self.beam < 0:
+            raise BadInput(f"must be 0 or more, not {self.beam}", "beam")
+
+    @property
+    def deterministic(self) -> bool:
+        return self.temperature == 0 or self.beam > 0
+
+
+def choose(log_probs: np.ndarray, sampling: Sampling, rng: np.random.Generator | None) -> int:
+    """One token from next-token log-probabilities; greedy without a random stream."""
+    if sampling.temperature == 0 or rng is None:
+        return int(np.argmax(log_probs))
+    logits = np.asarray(log_probs, np.float64) / sampling.temperature
+    if 0 < sampling.top_k < len(logits):
+        logits[np.argsort(logits, kind="stable")[: -sampling.top_k]] = -np.inf
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    if sampling.top_p < 1:
+        order = np.argsort(-p, kind="stable")
+        kept = np.searchsorted(np.cumsum(p[order]), sampling.top_p) + 1
+        p[order[kept:]] = 0
+        p /= p.sum()
+    return int(min(np.searchsorted(np.cumsum(p), rng.random(), side="right"), len(p) - 1))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """When a tune stops: after ``length`` tokens, at the ``bars``-th bar line after the seed
+    (0: no such limit; no token may cross it), or at the model's <end> (if ``stop_at_end``)."""
+
+    length: int = 50
+    bars: int = 0
+    bar_beats: float = 4.0
+    stop_at_end: bool = True
+
+    def beats_left(self, seed_beats: float) -> float:
+        if not self.bars:
+            return math.inf
+        return (math.floor(seed_beats / self.bar_beats + 1e-9) + self.bars) * self.bar_beats - (
+            seed_beats
+        )
+
+
+class _Rows:
+    """A block of tunes continuing the same seed, read in step by one predictor."""
+
+    def __init__(self, model: Model, seed: Sequence[int], limits: Limits, rows: int) -> None:
+        vocab = model.vocab
+        self.model, self.limits = model, limits
+        self.beats = np.array([n.beats for n in vocab.notes] + [0.0] * len(vocab.specials))
+        self.never = [i for i in (vocab.unknown, None if limits.stop_at_end else vocab.end)
+                      if i is not None]  # fmt: skip
+        self.predictor = model.predictor()
+        self.log_probs = self.predictor.reset(rows)
+        for index in seed:
+            self.log_probs = self.predictor.feed(np.full(rows, index))
+        self.left = np.full(rows, limits.beats_left(float(self.beats[list(seed)].sum())))
+
+    def allowed(self) -> np.ndarray:
+        """Next-token log-probabilities with what may not come next at -inf."""
+        log_probs = np.array(self.log_probs, np.float64)
+        log_probs[:, self.never] = -np.inf
+        log_probs[self.beats[None, :] > self.left[:, None] + 1e-9] = -np.inf
+        return log_probs
+
+    def feed(self, tokens: np.ndarray) -> None:
+        self.left = self.left - self.beats[tokens]
+        self.log_probs = self.predictor.feed(tokens)
+
+    def select(self, rows: np.ndarray) -> None:
+        self.left = self.left[rows]
+        self.predictor.select(rows)
+
+
+def check_seed(model: Model, seed: Sequence[int]) -> None:
     if not seed and model.window:
         raise BadInput(
             f"a {model.kind.name} model continues a seed of at least {model.window} notes: "
-            "give one",
+            "give one (--seed or --seed-file)",
             parameter="seed",
         )
     if len(seed) < model.window:
         raise BadInput(
             f"has {len(seed)} notes; this model needs at least {model.window}", parameter="seed"
         )
-    vocab = model.vocab
-    never = [i for i in (vocab.unknown, None if stop_at_end else vocab.end) if i is not None]
-    predictor = model.predictor()
-    log_probs = predictor.reset(1)
-    for index in seed:
-        log_probs = predictor.feed(np.array([index]))
-    melody = list(seed)
-    for _ in range(length):
-        log_probs[0, never] = -np.inf
-        choice = pick(log_probs[0])
-        if choice == vocab.end:
-            break
-        melody.append(choice)
-        log_probs = predictor.feed(np.array([choice]))
-    return melody
 
 
-def compose(
+def sample(
     model: Model,
-    seed: Sequence[Note],
-    length: int,
-    pick: Pick = greedy,
-    like: Song | None = None,
-    name: str = "composed",
-) -> Song:
-    """Continue ``seed`` by ``length`` tokens; the Song takes its tempo, meter and program from
-    ``like`` (a training song)."""
-    indices = [model.vocab.index(note.token, parameter="seed") for note in seed]
-    melody = continue_melody(model, indices, length, pick)
-    return Song(
-        tuple(parse_token(model.vocab.tokens[i]) for i in melody),
-        name=name,
-        title=f"composed by melodygen ({model.kind.name})",
-        tempo=like.tempo if like else None,
-        time=like.time if like else None,
-        program=like.program if like else None,
-    )
+    seed: Sequence[int],
+    streams: Sequence[np.random.Generator | None],
+    sampling: Sampling = Sampling(),
+    limits: Limits = Limits(),
+) -> list[list[int]]:
+    """One tune per random stream (None: greedy), each the tokens added after the seed."""
+    check_seed(model, seed)
+    tunes: list[list[int]] = []
+    for first in range(0, len(streams), BLOCK):
+        block = list(streams[first : first + BLOCK])
+        tunes += _sample_block(model, seed, block + [None] * (BLOCK - len(block)), sampling,
+                               limits)[: len(block)]  # fmt: skip
+    return tunes
+
+
+def _sample_block(model, seed, streams, sampling, limits) -> list[list[int]]:
+    rows = _Rows(model, seed, limits, len(streams))
+    tunes: list[list[int]] = [[] for _ in streams]
+    done = np.zeros(len(streams), bool)
+    for _ in range(limits.length):
+        allowed = rows.allowed()
+        tokens = np.zeros(len(streams), np.int64)
+        for r, rng in enumerate(streams):
+            if done[r] or not np.isfinite(allowed[r]).any():
+                done[r] = True
+                continue
+            token = choose(allowed[r], sampling, rng)
+            if token == model.vocab.end:
+                done[r] = True
+                continue
+            tunes[r].append(token)
+            tokens[r] = token
+        if done.all():
+            break
+        rows.feed(tokens)
+        done |= rows.left <= 1e-9
+    return tunes
+
+
+def beam_search(model: Model, seed: Sequence[int], width: int, limits: Limits) -> list[int]:
+    """The likeliest continuation found keeping the ``width`` likeliest partial tunes at each
+    step: a tune ends at <end>, at the bar limit, or at the length limit."""
+    check_seed(model, seed)
+    rows = _Rows(model, seed, limits, 1)
+    alive: list[list[int]] = [[]]
+    scores = np.zeros(1)
+    finished: list[tuple[float, list[int]]] = []
+    for _ in range(limits.length):
+        total = scores[:, None] + rows.allowed()
+        flat = np.argsort(-total, axis=None, kind="stable")[:width]
+        flat = flat[np.isfinite(total.ravel()[flat])]
+        keep, tokens, kept_scores = [], [], []
+        for row, token in zip(*np.unravel_index(flat, total.shape), strict=True):
+            score = float(total[row, token])
+            if token == model.vocab.end:
+                finished.append((score, alive[row]))
+            else:
+                keep.append(row)
+                tokens.append(token)
+                kept_scores.append(score)
+        if not keep or (finished and max(finished)[0] >= max(kept_scores)):
+            break  # scores only fall: nothing alive can beat the best finished tune
+        alive = [alive[r] + [int(t)] for r, t in zip(keep, tokens, strict=True)]
+        scores = np.array(kept_scores)
+        rows.select(np.array(keep))
+        rows.feed(np.array(tokens))
+        ended = rows.left <= 1e-9
+        finished += [(float(s), a) for s, a, e in zip(scores, alive, ended, strict=True) if e]
+        if ended.all():
+            break
+        alive = [a for a, e in zip(alive, ended, strict=True) if not e]
+        rows.select(np.flatnonzero(~ended))
+        scores = scores[~ended]
+    else:
+        finished += list(zip(scores.tolist(), alive, strict=True))
+    return max(finished, key=lambda f: f[0])[1] if finished else []
+
+
+@dataclass(frozen=True)
+class Drawn:
+    tokens: list[int]  # added after the seed
+    copied: Copied
+    tries: int  # samplings it took
+
+
+def draw(
+    model: Model,
+    seed: Sequence[int],
+    count: int,
+    sampling: Sampling,
+    random_seed: int,
+    limits: Limits,
+    copies: CopyIndex,
+    max_copy: int | None = None,
+    tries: int = MAX_COPY_TRIES,
+) -> list[Drawn]:
+    """``count`` tunes, tune k (from 1) from its own random stream (random_seed, k), so it is the
+    same whatever the count; one whose longest copied run exceeds ``max_copy`` is drawn again
+    from its stream, up to ``tries`` times."""
+    streams = [None if sampling.deterministic else np.random.default_rng([random_seed, k])
+               for k in range(1, count + 1)]  # fmt: skip
+    drawn: dict[int, Drawn] = {}
+    pending = list(range(count))
+    for attempt in range(1, tries + 1):
+        if sampling.beam:
+            tunes = [beam_search(model, seed, sampling.beam, limits) for _ in pending]
+        else:
+            tunes = sample(model, seed, [streams[k] for k in pending], sampling, limits)
+        for k, tokens in zip(pending, tunes, strict=True):
+            drawn[k] = Drawn(tokens, copies.longest(tokens), attempt)
+        if max_copy is None or sampling.deterministic:
+            break
+        pending = [k for k in pending if drawn[k].copied.length > max_copy]
+        if not pending:
+            break
+    return [drawn[k] for k in range(count)]
+
+
+@dataclass(frozen=True)
+class Copied:
+    """The longest run of a tune's tokens that a training song also has."""
+
+    length: int
+    song: int | None = None  # index into the training songs
+    at: int = 0  # where the run starts in the tune
+
+
+class CopyIndex:
+    """Finds the longest run of a tune that also occurs in a training song, by hashing every
+    n-gram of the training songs for the run lengths a binary search asks about (a run of
+    length L copied means one of L - 1 is too): O(tokens) per length, never tune x corpus."""
+
+    def __init__(self, songs: Sequence[Sequence[int]]) -> None:
+        self.tokens = np.concatenate([np.asarray(s, np.int64) for s in songs] or [np.zeros(0)])
+        self.tokens = self.tokens.astype(np.int64)
+        lengths = np.array([len(s) for s in songs], np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(lengths)])
+        self.song_end = np.repeat(self.starts[1:], lengths)  # where each position's song ends
+        self.prefix = _prefix_hashes(self.tokens)
+        self._by_length: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _grams(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """The sorted hashes of every training n-gram of this length, and where each starts."""
+        if length not in self._by_length:
+            starts = np.flatnonzero(np.arange(len(self.tokens)) + length <= self.song_end)
+            hashes = _window_hashes(self.prefix, starts, length)
+            order = np.argsort(hashes, kind="stable")
+            self._by_length[length] = hashes[order], starts[order]
+        return self._by_length[length]
+
+    def _find(self, tune: np.ndarray, prefix: np.ndarray, length: int) -> tuple[int, int] | None:
+        """(where in the tune, where in the corpus) of a copied run of this length, or None."""
+        hashes, starts = self._grams(length)
+        mine = _window_hashes(prefix, np.arange(len(tune) - length + 1), length)
+        found = np.minimum(np.searchsorted(hashes, mine), max(len(hashes) - 1, 0))
+        for i in np.flatnonzero(hashes[found] == mine) if len(hashes) else []:
+            at = int(starts[found[i]])
+            if np.array_equal(self.tokens[at : at + length], tune[i : i + length]):
+                return int(i), at
+        return None
+
+    def longest(self, tune: Sequence[int]) -> Copied:
+        tune = np.asarray(tune, np.int64)
+        prefix = _prefix_hashes(tune)
+        low, high, best = 0, len(tune), Copied(0)
+        while low < high:  # invariant: a run of `low` is copied, none longer than `high`
+            mid = (low + high + 1) // 2
+            hit = self._find(tune, prefix, mid)
+            if hit is None:
+                high = mid - 1
+            else:
+                low = mid
+                song = int(np.searchsorted(self.starts, hit[1], side="right") - 1)
+                best = Copied(mid, song, hit[0])
+        return best
+
+
+def _prefix_hashes(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(S, Q) with S[i] = sum of (tokens[j] + 1) * B**j for j < i and Q[j] = B**-j, modulo 2**64
+    (numpy's unsigned arithmetic wraps): a window's hash is then two subtractions away."""
+    n = len(tokens)
+    with np.errstate(over="ignore"):
+        powers = np.concatenate([[np.uint64(1)], np.cumprod(np.full(max(n - 1, 0), HASH_BASE))])
+        inverses = np.concatenate(
+            [[np.uint64(1)], np.cumprod(np.full(max(n - 1, 0), HASH_INVERSE))]
+        )
+        sums = np.concatenate(
+            [[np.uint64(0)], np.cumsum((tokens.astype(np.uint64) + 1) * powers[:n])]
+        )
+    return sums.astype(np.uint64), inverses.astype(np.uint64)
+
+
+def _window_hashes(prefix: tuple[np.ndarray, np.ndarray], starts: np.ndarray, length: int):
+    """The hash of tokens[start : start + length] for each start, the same wherever it stands."""
+    sums, inverses = prefix
+    with np.errstate(over="ignore"):
+        return (sums[starts + length] - sums[starts]) * inverses[starts]

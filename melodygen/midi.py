@@ -7,6 +7,7 @@ rendering is exact. Importing snaps to the nearest thirty-second note.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import io
 from dataclasses import dataclass
 
@@ -47,6 +48,163 @@ _TOKEN_LENGTHS = sorted(
 )
 # Default spelling of the black keys (pitch class -> letter, alter): C# Eb F# Ab Bb
 _DEFAULT_BLACK = {1: ("c", 1), 3: ("e", -1), 6: ("f", 1), 8: ("a", -1), 10: ("b", -1)}
+
+
+# General MIDI's 128 program names, in program order (as pretty_midi's constants list them;
+# importing pretty_midi for them would cost compose over half a second).
+GM_PROGRAMS = (
+    "Acoustic Grand Piano",
+    "Bright Acoustic Piano",
+    "Electric Grand Piano",
+    "Honky-tonk Piano",
+    "Electric Piano 1",
+    "Electric Piano 2",
+    "Harpsichord",
+    "Clavinet",
+    "Celesta",
+    "Glockenspiel",
+    "Music Box",
+    "Vibraphone",
+    "Marimba",
+    "Xylophone",
+    "Tubular Bells",
+    "Dulcimer",
+    "Drawbar Organ",
+    "Percussive Organ",
+    "Rock Organ",
+    "Church Organ",
+    "Reed Organ",
+    "Accordion",
+    "Harmonica",
+    "Tango Accordion",
+    "Acoustic Guitar (nylon)",
+    "Acoustic Guitar (steel)",
+    "Electric Guitar (jazz)",
+    "Electric Guitar (clean)",
+    "Electric Guitar (muted)",
+    "Overdriven Guitar",
+    "Distortion Guitar",
+    "Guitar Harmonics",
+    "Acoustic Bass",
+    "Electric Bass (finger)",
+    "Electric Bass (pick)",
+    "Fretless Bass",
+    "Slap Bass 1",
+    "Slap Bass 2",
+    "Synth Bass 1",
+    "Synth Bass 2",
+    "Violin",
+    "Viola",
+    "Cello",
+    "Contrabass",
+    "Tremolo Strings",
+    "Pizzicato Strings",
+    "Orchestral Harp",
+    "Timpani",
+    "String Ensemble 1",
+    "String Ensemble 2",
+    "Synth Strings 1",
+    "Synth Strings 2",
+    "Choir Aahs",
+    "Voice Oohs",
+    "Synth Choir",
+    "Orchestra Hit",
+    "Trumpet",
+    "Trombone",
+    "Tuba",
+    "Muted Trumpet",
+    "French Horn",
+    "Brass Section",
+    "Synth Brass 1",
+    "Synth Brass 2",
+    "Soprano Sax",
+    "Alto Sax",
+    "Tenor Sax",
+    "Baritone Sax",
+    "Oboe",
+    "English Horn",
+    "Bassoon",
+    "Clarinet",
+    "Piccolo",
+    "Flute",
+    "Recorder",
+    "Pan Flute",
+    "Blown bottle",
+    "Shakuhachi",
+    "Whistle",
+    "Ocarina",
+    "Lead 1 (square)",
+    "Lead 2 (sawtooth)",
+    "Lead 3 (calliope)",
+    "Lead 4 chiff",
+    "Lead 5 (charang)",
+    "Lead 6 (voice)",
+    "Lead 7 (fifths)",
+    "Lead 8 (bass + lead)",
+    "Pad 1 (new age)",
+    "Pad 2 (warm)",
+    "Pad 3 (polysynth)",
+    "Pad 4 (choir)",
+    "Pad 5 (bowed)",
+    "Pad 6 (metallic)",
+    "Pad 7 (halo)",
+    "Pad 8 (sweep)",
+    "FX 1 (rain)",
+    "FX 2 (soundtrack)",
+    "FX 3 (crystal)",
+    "FX 4 (atmosphere)",
+    "FX 5 (brightness)",
+    "FX 6 (goblins)",
+    "FX 7 (echoes)",
+    "FX 8 (sci-fi)",
+    "Sitar",
+    "Banjo",
+    "Shamisen",
+    "Koto",
+    "Kalimba",
+    "Bagpipe",
+    "Fiddle",
+    "Shanai",
+    "Tinkle Bell",
+    "Agogo",
+    "Steel Drums",
+    "Woodblock",
+    "Taiko Drum",
+    "Melodic Tom",
+    "Synth Drum",
+    "Reverse Cymbal",
+    "Guitar Fret Noise",
+    "Breath Noise",
+    "Seashore",
+    "Bird Tweet",
+    "Telephone Ring",
+    "Helicopter",
+    "Applause",
+    "Gunshot",
+)
+
+
+def program_number(text: str) -> int:
+    """A General MIDI program from its number (0-127) or its name, whole or a unique part of it,
+    in any case: ``73``, ``flute``, ``"acoustic grand"``."""
+    text = text.strip()
+    if text.isdecimal():
+        if int(text) < 128:
+            return int(text)
+        raise BadInput(f"program must be 0-127 or a General MIDI name, not {text}", "program")
+    wanted = " ".join(text.lower().replace("_", " ").replace("-", " ").split())
+    names = [" ".join(n.lower().replace("-", " ").split()) for n in GM_PROGRAMS]
+    if wanted in names:
+        return names.index(wanted)
+    matches = [i for i, name in enumerate(names) if wanted and wanted in name]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        listed = ", ".join(GM_PROGRAMS[i].lower() for i in matches[:8])
+        raise BadInput(f"{text!r} could be any of: {listed}", "program")
+    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.5)
+    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    raise BadInput(f"{text!r} is not a General MIDI program name{hint}", "program")
 
 
 def song_to_midi(

@@ -29,6 +29,7 @@ MAX_NUMERATOR = 255  # a MIDI time signature holds any numerator up to a byte (E
 DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
 # Characters a one-line title cannot hold (a tab can stay); NUL made a written song unreadable.
 CONTROL = {chr(c) for c in range(32)} - {"\t"} | {"\x7f", "\x85", "\u2028", "\u2029"}
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # for people
 MIDDLE_C_OCTAVE = 4  # c (no marks) is C4 = MIDI 60
 
 _SEPARATORS = re.compile(r"[\s,|]+")

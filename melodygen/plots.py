@@ -11,10 +11,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from melodygen.notation import parse_token
+from melodygen.notation import PITCH_NAMES, Song, parse_token
 
 WRONG = "#d62728"  # the chapter boxes wrong notes in red
-PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
 def _pyplot():
@@ -128,3 +127,31 @@ def prediction_figure(
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def piano_roll(song: Song, seed: int, title: str) -> bytes:
+    """The song as a piano roll: the first ``seed`` notes (the user's) in grey, the rest in
+    blue, a line at every bar of the song's meter, every used pitch named."""
+    plt = _pyplot()
+    numerator, denominator = song.time or (4, 4)
+    bar = numerator * 4 / denominator
+    total = sum(n.beats for n in song.notes)
+    pitches = {n.midi_pitch for n in song.notes if not n.is_rest}
+    span = max(pitches, default=60) - min(pitches, default=60) + 3
+    fig, ax = plt.subplots(figsize=(min(max(8.0, total * 0.3), 24.0), min(2 + 0.2 * span, 14)))
+    onset = 0.0
+    for i, note in enumerate(song.notes):
+        if not note.is_rest:
+            _note(
+                ax, onset, note.beats, note.midi_pitch, 0.7, color="0.6" if i < seed else "#1f77b4"
+            )
+        onset += note.beats
+    for line in np.arange(0, total + 1e-9, bar):
+        ax.axvline(line, color="0.75", linewidth=0.8, zorder=0)
+    ax.set_xlim(0, max(total, bar))
+    ax.set_xlabel(f"beats (bars of {numerator}/{denominator})")
+    ax.set_ylabel("pitch")
+    _label_pitches(ax, pitches)
+    ax.set_title(title + (f": seed in grey, {len(song.notes) - seed} notes added" if seed else ""))
+    fig.tight_layout()
+    return _png(fig)

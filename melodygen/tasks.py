@@ -6,16 +6,19 @@ TensorFlow (through training.py) only once the inputs have been read and checked
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import functools
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from melodygen import corpus, midi, notation, plots, store
+from melodygen import audio, corpus, generation, midi, notation, plots, store
 from melodygen.corpus import Corpus
 from melodygen.errors import BadInput
-from melodygen.evaluation import Evaluation, Report, evaluate
+from melodygen.evaluation import Evaluation, Histograms, Report, Style, evaluate, style
 from melodygen.files import (
     atomic_directory,
     check_directory_target,
@@ -23,7 +26,7 @@ from melodygen.files import (
     read_bytes,
     write_atomic,
 )
-from melodygen.generation import Pick, compose
+from melodygen.generation import Copied, CopyIndex, Limits, Sampling, draw
 from melodygen.models import CHAPTER_KINDS, Model
 from melodygen.notation import Note, Song, format_song
 from melodygen.training import configure
@@ -273,41 +276,161 @@ def evaluate_songs(
 
 
 @dataclass(frozen=True)
-class Composed:
+class Tune:
+    number: int  # 1, 2, ...: the random stream it was drawn from
+    song: Song  # the seed, then what the model added
+    seed: int  # how many of song.notes are the seed
+    copied: Copied  # the longest run of added tokens a training song also has
+    copied_from: str | None  # that song's name
+    style: Style
+    tries: int  # samplings it took to stay within --max-copy
+    files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Composition:
     loaded: store.Loaded
-    song: Song
+    tunes: list[Tune]
+    audio: str | None = None  # why no WAV was written, when one was asked for and could not be
 
 
-def compose_song(
+@dataclass(frozen=True)
+class Outputs:
+    """Where a composition goes: ``out`` names the MIDI file (a .wav name: MIDI and WAV), with
+    -1, -2, ... before the suffix when several tunes are asked for."""
+
+    out: Path | None = None
+    wav: bool = False
+    png: bool = False
+    soundfont: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.out is not None and self.out.suffix.lower() == ".wav":
+            object.__setattr__(self, "out", self.out.with_suffix(".mid"))
+            object.__setattr__(self, "wav", True)
+
+    def paths(self, number: int, count: int) -> list[Path]:
+        if self.out is None:
+            return []
+        midi_path = self.out
+        if count > 1:
+            midi_path = self.out.with_name(
+                f"{self.out.stem}-{number:0{len(str(count))}d}{self.out.suffix}"
+            )
+        extra = [s for s, on in ((".wav", self.wav), (".png", self.png)) if on]
+        return [midi_path] + [midi_path.with_suffix(s) for s in extra]
+
+
+def _most_common(songs: Sequence[Song], key: str):
+    values = [getattr(s, key) for s in songs if getattr(s, key) is not None]
+    return collections.Counter(values).most_common(1)[0][0] if values else None
+
+
+def read_seed(text: str = "", path: Path | None = None) -> list[Note]:
+    """The seed's notes: tokens as written (``g8,e8,e4,f8``), or a song or MIDI file's."""
+    if path is not None:
+        if text:
+            raise BadInput("give --seed or --seed-file, not both", parameter="seed")
+        return list(corpus.read_file(path).notes)
+    return notation.parse_tokens(text, source="--seed")
+
+
+def compose(
     model_dir: Path | None,
-    seed: str,
-    length: int,
-    pick: Pick,
-    out: Path | None = None,
-    tempo: float | None = None,
-    program: int | None = None,
-    source: str = "seed",
-) -> Composed:
-    """Continue the seed (tokens as written, e.g. ``g8,e8,e4,f8``; errors name ``source``)
-    with a trained model and write it as MIDI to ``out``."""
-    if out is not None:
-        check_output(out, midi.SUFFIXES)
+    seed: Sequence[Note] = (),
+    count: int = 1,
+    sampling: Sampling = Sampling(),
+    random_seed: int = 0,
+    limits: Limits = Limits(),
+    outputs: Outputs = Outputs(),
+    header: Mapping[str, object] | None = None,
+    max_copy: int | None = None,
+    tries: int = generation.MAX_COPY_TRIES,
+) -> Composition:
+    """``count`` tunes continuing the seed, tune k drawn from its own random stream (the same
+    whatever the count); each checked against the training songs and written as MIDI (and WAV,
+    PNG) when ``outputs`` says so. ``header``: tempo, time, program (a number or a General MIDI
+    name); each defaults to the training songs' most common."""
+    if count < 1:
+        raise BadInput(f"must be 1 or more, not {count}", parameter="count")
+    if count > 1 and sampling.deterministic:
+        raise BadInput(
+            f"{count} tunes without sampling would all be the same tune: ask for one, or "
+            "sample with --temperature above 0",
+            parameter="count",
+        )
+    for number in range(1, count + 1):
+        for path in outputs.paths(number, count):
+            check_output(path, (*midi.SUFFIXES, ".wav", ".png"))
+    header = dict(header or {})
+    if header.get("program") is not None:
+        header["program"] = midi.program_number(str(header["program"]))
+    if isinstance(header.get("time"), str):
+        try:
+            header["time"] = notation.header_value("time", str(header["time"]))
+        except ValueError as e:
+            raise BadInput(str(e), parameter="time") from None
     loaded = store.load(model_dir)
-    notes = notation.parse_tokens(seed, source=source)
-    like = loaded.meta.songs[0] if loaded.meta.songs else None
-    song = compose(
-        loaded.model, notes, length, pick, like=like, name=out.stem if out else "composed"
-    )
-    if out is not None:
-        write_atomic(out, midi.song_to_midi(song, tempo=tempo, program=program))
-    return Composed(loaded, song)
+    model, training = loaded.model, list(loaded.meta.songs)
+    for key in ("tempo", "time", "program"):
+        if header.get(key) is None:
+            header[key] = _most_common(training, key)
+    time = header["time"] or midi.DEFAULT_TIME
+    limits = dataclasses.replace(limits, bar_beats=time[0] * 4 / time[1])
+    indices = [model.vocab.index(note.token, parameter="seed") for note in seed]
+    copies = CopyIndex([model.vocab.encode(song.tokens) for song in training])
+    drawn = draw(model, indices, count, sampling, random_seed, limits, copies, max_copy, tries)
+    reference = Histograms.of([song.notes for song in training])
+    name = loaded.path.name
+    tunes = []
+    audio_problem = None
+    for k, tune in enumerate(drawn):
+        notes = tuple(seed) + tuple(model.vocab.notes[i] for i in tune.tokens)
+        title = f"{name} {k + 1}"  # the MIDI track's name: the same whatever the count
+        song = Song(notes, name=title, title=title, tempo=header["tempo"], time=header["time"],
+                    program=header["program"])  # fmt: skip
+        picture = functools.partial(
+            plots.piano_roll, song, len(seed), f"{title} ({model.kind.name})"
+        )
+        files, problem = _write_song(song, outputs.paths(k + 1, count), outputs.soundfont, picture)
+        audio_problem = audio_problem or problem
+        copied_from = None if tune.copied.song is None else training[tune.copied.song].name
+        tunes.append(Tune(k + 1, song, len(seed), tune.copied, copied_from,
+                          style(notes, reference), tune.tries, tuple(files)))  # fmt: skip
+    return Composition(loaded, tunes, audio_problem)
 
 
-def render(song_path: Path, out: Path, tempo: float | None, program: int | None) -> Song:
-    check_output(out, midi.SUFFIXES)
+def render(
+    song_path: Path, outputs: Outputs, tempo: float | None = None, program: str | None = None
+) -> tuple[Song, list[Path], str | None]:
+    """The song as MIDI (and WAV); returns it, the files written, and why no WAV was written
+    when one was asked for and FluidSynth or a SoundFont is missing."""
+    paths = outputs.paths(1, 1)
+    for path in paths:
+        check_output(path, (*midi.SUFFIXES, ".wav"))
+    number = None if program is None else midi.program_number(program)
     song = notation.read_song(song_path)
-    write_atomic(out, midi.song_to_midi(song, tempo=tempo, program=program))
-    return song
+    return (song, *_write_song(song, paths, outputs.soundfont, tempo=tempo, program=number))
+
+
+def _write_song(
+    song: Song, paths: Sequence[Path], soundfont: Path | None, picture=None, **midi_options
+):
+    """Write the song to each path by its suffix (MIDI first); returns the paths written and
+    why a WAV could not be (FluidSynth or a SoundFont missing), if so."""
+    data = midi.song_to_midi(song, **midi_options)
+    written, problem = [], None
+    for path in paths:
+        if path.suffix.lower() == ".wav":
+            try:
+                write_atomic(path, audio.midi_to_wav(data, soundfont))
+            except audio.AudioUnavailable as e:
+                problem = str(e)
+                continue
+        else:
+            write_atomic(path, picture() if path.suffix == ".png" else data)
+        written.append(path)
+    return written, problem
 
 
 def import_midi(midi_path: Path, out: Path, force: bool = False) -> Song:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import collections
 import os
+import shutil
 import subprocess
 import sys
+import wave
 
+import matplotlib.image
+import mido
 import numpy as np
 import pretty_midi
 import pytest
 
-from conftest import numpy_model
-from melodygen.generation import greedy, sampler
+from conftest import NABIYA, invoke, numpy_model
+from melodygen import store
+from melodygen.generation import CopyIndex, Limits, Sampling, beam_search, choose, sample
 from melodygen.midi import PPQ
 from melodygen.notation import parse_token
 
@@ -65,29 +71,40 @@ def test_sampling_is_reproducible_with_a_random_seed(cli, tmp_path):
     assert top1.stdout.split()[:44] == greedy_run.stdout.split()[:44]
 
 
-def test_sampler_temperature_and_top_k():
+def test_choose_with_temperature_top_k_and_top_p():
     p = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
-    assert sampler(0) is greedy
-    cold = sampler(0.01, seed=1)
-    assert {cold(p) for _ in range(50)} == {0}
-    top2 = sampler(5.0, top_k=2, seed=1)
-    assert {top2(p) for _ in range(200)} == {0, 1}
-    plain = sampler(1.0, seed=2)
-    counts = np.bincount([plain(p) for _ in range(4000)], minlength=4) / 4000
-    np.testing.assert_allclose(counts, np.exp(p), atol=0.03)
-    hot = sampler(10.0, seed=2)
-    flat = np.bincount([hot(p) for _ in range(4000)], minlength=4) / 4000
-    assert flat[3] > 0.15  # flattened towards uniform
+    rng = np.random.default_rng(1)
+
+    def drawn(n: int, **options) -> np.ndarray:
+        sampling = Sampling(**options)
+        return np.bincount([choose(p, sampling, rng) for _ in range(n)], minlength=4) / n
+
+    assert choose(p, Sampling(), None) == 0  # greedy
+    assert set(np.flatnonzero(drawn(50, temperature=0.01))) == {0}
+    assert set(np.flatnonzero(drawn(300, temperature=5.0, top_k=2))) == {0, 1}
+    np.testing.assert_allclose(drawn(4000, temperature=1.0), np.exp(p), atol=0.03)
+    assert drawn(4000, temperature=10.0)[3] > 0.15  # flattened towards uniform
+    assert set(np.flatnonzero(drawn(300, temperature=1.0, top_p=0.5))) == {0}  # 0.5 suffices
+    nucleus = drawn(4000, temperature=1.0, top_p=0.7)  # 0.5 + 0.3 reach 0.7
+    np.testing.assert_allclose(nucleus, [0.5 / 0.8, 0.3 / 0.8, 0, 0], atol=0.03)
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--seed", "g8,e8,e4"], "error: --seed: has 3 notes; this model needs at least 4"),
-        (["--seed", "g8,e8,e4,f#8"], "--seed: token 'f#8' is not in the model's vocabulary"),
+        (
+            ["--seed", "g8,e8,e4,f#8"],
+            "--seed: token 'f#8' is not in the model's vocabulary: "
+            "the nearest it knows are f8 g8 e8 f4 g4",
+        ),
         (["--seed", "g8,e8,e4,h8"], "error: --seed:1:10: bad token 'h8'"),
         (["--seed", "g8,e8,e4,f8", "-o", "missing/out.mid"], "missing does not exist"),
-        (["--seed", "g8,e8,e4,f8", "-o", "out.wav"], "out.wav: cannot write .wav"),
+        (["--seed", "g8,e8,e4,f8", "-o", "out.txt"], "out.txt: cannot write .txt"),
+        (["--seed", "g8,e8,e4,f8", "--program", "kazoo"], "--program: 'kazoo' is not a General"),
+        (["--seed", "g8,e8,e4,f8", "--time", "3/5"], "--time: time must be a time signature"),
+        (["--seed", "g8,e8,e4,f8", "-n", "2"], "--count: 2 tunes without sampling would all"),
+        (["--seed", "g8,e8,e4,f8", "--top-p", "0"], "--top-p: must be above 0"),
         (["--seed", "g8,e8,e4,f8", "--length", "-1"], "--length"),
         (["--seed", "g8,e8,e4,f8", "--temperature", "-1"], "--temperature"),
         (["--seed", "g8,e8,e4,f8", "--model", "nowhere"], "nowhere: no such model directory"),
@@ -125,3 +142,181 @@ def test_compose_from_anywhere_uses_the_latest_model_and_never_imports_tensorflo
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert "melodygen.cli" in imported and "numpy" in imported
     assert not {m for m in imported if m.split(".")[0] in ("tensorflow", "keras", "matplotlib")}
+
+
+# Composing for real use, with an n-gram on a slice of the corpus (no TensorFlow, trained in a
+# second): several tunes, copied runs, stopping rules, sound and pictures.
+
+
+@pytest.fixture(scope="module")
+def ngram_model(essen_slice, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ngram")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(store.STATE_ENV, str(root / "state"))
+        result = invoke("train", essen_slice, "--model", "ngram", "-o", root / "m")
+    assert result.exit_code == 0, result.output
+    return root / "m"
+
+
+def compose_args(model, *args):
+    return ("compose", "--model", model, "--temperature", "1", "--random-seed", "7", *args)
+
+
+def test_count_numbers_the_tunes_and_each_is_the_same_whatever_the_count(cli, ngram_model,
+                                                                        tmp_path):  # fmt: skip
+    many = cli(*compose_args(ngram_model, "-n", "12", "-o", "many/tune.mid"))
+    assert many.exit_code == 2 and "many does not exist" in many.stderr  # checked first
+    (tmp_path / "many").mkdir()
+    (tmp_path / "few").mkdir()
+    many = cli(*compose_args(ngram_model, "-n", "12", "-o", "many/tune.mid"))
+    few = cli(*compose_args(ngram_model, "-n", "3", "-o", "few/tune.mid"))
+    assert many.exit_code == few.exit_code == 0, many.output
+    assert sorted(p.name for p in (tmp_path / "many").iterdir()) == [
+        f"tune-{k:02d}.mid" for k in range(1, 13)
+    ]
+    assert many.stdout.splitlines()[:3] == few.stdout.splitlines()
+    for k in range(1, 4):
+        assert (tmp_path / f"many/tune-{k:02d}.mid").read_bytes() == (
+            tmp_path / f"few/tune-{k}.mid"
+        ).read_bytes()
+    assert len(set(many.stdout.splitlines())) == 12  # each from its own random stream
+    track = mido.MidiFile(tmp_path / "many/tune-05.mid").tracks[0]
+    assert [m.name for m in track if m.type == "track_name"] == ["m 5"]
+    assert many.stderr.count("longest copied run") == 12
+
+
+def test_max_copy_bounds_the_longest_copied_run_as_a_brute_force_scan_finds_it(
+    cli, ngram_model, essen_slice
+):
+    loaded = store.load(ngram_model)
+    songs = [s.tokens for s in loaded.meta.songs]
+
+    def longest_copied(tokens: list[str]) -> int:  # quadratic, and obviously right
+        best = 0
+        for song in songs:
+            for i in range(len(tokens)):
+                for j in range(len(song)):
+                    n = 0
+                    while (
+                        i + n < len(tokens) and j + n < len(song) and tokens[i + n] == song[j + n]
+                    ):
+                        n += 1
+                    best = max(best, n)
+        return best
+
+    free = cli(*compose_args(ngram_model, "-n", "4", "--temperature", "0.3", "--length", "40"))
+    assert max(longest_copied(line.split()) for line in free.stdout.splitlines()) > 8
+    for line, report in zip(free.stdout.splitlines(), free.stderr.splitlines()[-4:], strict=True):
+        assert f"longest copied run {longest_copied(line.split())} tokens" in report
+    bounded = cli(*compose_args(ngram_model, "-n", "4", "--temperature", "0.3", "--length", "40",
+                                "--max-copy", "8"))  # fmt: skip
+    assert bounded.exit_code == 0, bounded.output
+    for line, report in zip(bounded.stdout.splitlines(), bounded.stderr.splitlines()[-4:],
+                            strict=True):  # fmt: skip
+        if "over --max-copy" not in report:
+            assert longest_copied(line.split()) <= 8
+
+
+def test_copy_index_agrees_with_a_brute_force_scan():
+    rng = np.random.default_rng(0)
+    songs = [rng.integers(0, 4, rng.integers(1, 40)).tolist() for _ in range(50)]
+    index = CopyIndex(songs)
+    for _ in range(40):
+        tune = rng.integers(0, 4, rng.integers(0, 25)).tolist()
+        found = index.longest(tune)
+        best = max(
+            (j - i for i in range(len(tune)) for j in range(i + 1, len(tune) + 1)
+             if any(str(tune[i:j])[1:-1] in str(s) for s in songs)),
+            default=0,
+        )  # fmt: skip
+        assert found.length == best
+        if best:
+            run = tune[found.at : found.at + best]
+            song = songs[found.song]
+            assert any(song[k : k + best] == run for k in range(len(song)))
+
+
+def test_bars_stop_at_a_bar_line_of_the_meter_and_no_end_keeps_going(cli, ngram_model, tmp_path):
+    result = cli(*compose_args(ngram_model, "-n", "3", "--bars", "4", "--time", "3/4", "--no-end",
+                               "--program", "flute", "--tempo", "100", "-o", "b.mid"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for k in (1, 2, 3):
+        pm = pretty_midi.PrettyMIDI(str(tmp_path / f"b-{k}.mid"))
+        assert (pm.time_signature_changes[0].numerator, pm.instruments[0].program) == (3, 73)
+        assert pm.get_end_time() <= 12 * 60 / 100 + 1e-6
+    for line in result.stdout.splitlines():
+        assert sum(parse_token(t).beats for t in line.split()) == 12  # four bars of 3/4
+    ended = cli(*compose_args(ngram_model, "-n", "20", "--length", "400"))
+    kept = cli(*compose_args(ngram_model, "-n", "3", "--length", "60", "--no-end"))
+    assert min(len(line.split()) for line in ended.stdout.splitlines()) < 400  # tunes end
+    assert [len(line.split()) for line in kept.stdout.splitlines()] == [60] * 3
+
+
+def test_defaults_come_from_the_training_songs_and_the_seed_is_not_counted(cli, ngram_model,
+                                                                           tmp_path):  # fmt: skip
+    songs = store.load(ngram_model).meta.songs
+    meter = collections.Counter(s.time for s in songs if s.time).most_common(1)[0][0]
+    (tmp_path / "seed.txt").write_text("time: 6/8\ng8 e8 e4 f8", encoding="utf-8")
+    result = cli(*compose_args(ngram_model, "--seed-file", "seed.txt", "--length", "7",
+                               "--no-end", "-o", "s.mid"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    tokens = result.stdout.split()
+    assert tokens[:4] == ["g8", "e8", "e4", "f8"] and len(tokens) == 4 + 7
+    pm = pretty_midi.PrettyMIDI(str(tmp_path / "s.mid"))
+    signature = pm.time_signature_changes[0]
+    assert (signature.numerator, signature.denominator) == meter
+
+
+def test_beam_search_finds_a_continuation_at_least_as_likely_as_greedy(ngram_model):
+    model = store.load(ngram_model).model
+    seed = [model.vocab.index(t) for t in ["g8", "e8", "e4"]]
+    limits = Limits(length=12, stop_at_end=False)
+
+    def log_prob(tokens: list[int]) -> float:
+        predictor = model.predictor()
+        predictor.reset(1)
+        for token in seed[:-1]:
+            predictor.feed(np.array([token]))
+        total, previous = 0.0, seed[-1]
+        for token in tokens:
+            total += predictor.feed(np.array([previous]))[0, token]
+            previous = token
+        return total
+
+    greedy = sample(model, seed, [None], Sampling(), limits)[0]
+    beamed = beam_search(model, seed, 8, limits)
+    assert len(beamed) == len(greedy) == 12
+    assert log_prob(beamed) >= log_prob(greedy) - 1e-9
+
+
+def test_png_is_a_piano_roll_of_each_tune(cli, ngram_model, tmp_path):
+    result = cli(*compose_args(ngram_model, "-n", "2", "--png", "-o", "t.mid"))
+    assert result.exit_code == 0, result.output
+    image = matplotlib.image.imread(tmp_path / "t-2.png")
+    assert image.shape[0] > 200 and image.shape[1] >= 800
+
+
+@pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="FluidSynth is not installed")
+def test_wav_plays_as_long_as_the_midi_plus_the_release(cli, ngram_model, tmp_path):
+    result = cli(*compose_args(ngram_model, "-n", "2", "--length", "30", "-o", "t.wav"))
+    assert result.exit_code == 0, result.output
+    for k in (1, 2):
+        seconds = pretty_midi.PrettyMIDI(str(tmp_path / f"t-{k}.mid")).get_end_time()
+        with wave.open(str(tmp_path / f"t-{k}.wav")) as audio:
+            assert audio.getnchannels() == 2 and audio.getframerate() == 44100
+            assert seconds <= audio.getnframes() / 44100 <= seconds + 5
+    rendered = cli("render", NABIYA, "-o", "n.mid", "--wav", "--program", "violin")
+    assert rendered.exit_code == 0, rendered.output
+    with wave.open(str(tmp_path / "n.wav")) as audio:
+        assert audio.getnframes() / 44100 >= 16  # 32 beats at 120
+
+
+def test_without_fluidsynth_the_midi_is_written_and_one_line_says_how_to_install_it(
+    cli, ngram_model, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    result = cli(*compose_args(ngram_model, "-o", "t.wav"))
+    assert result.exit_code == 1
+    assert (tmp_path / "t.mid").is_file() and not (tmp_path / "t.wav").exists()
+    assert result.stderr.strip().splitlines()[-1].startswith("error: FluidSynth is not installed")
+    assert "apt-get install fluidsynth" in result.stderr
