@@ -14,8 +14,10 @@ stateful ones with songs side by side (--stateful-batch). It also times reading 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
+import sys
 import tarfile
 import tempfile
 import time
@@ -23,7 +25,6 @@ from pathlib import Path
 
 from melodygen import corpus, store, tasks
 from melodygen.models import CHAPTER_KINDS, KINDS
-from melodygen.training import TrainConfig
 
 ESSEN = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "essen.tar.gz"
 
@@ -38,11 +39,27 @@ def unpack(archive: Path, work: Path, limit: int | None) -> Path:
     return songs
 
 
-def config_for(kind: str, args: argparse.Namespace) -> TrainConfig:
+def options_for(kind: str, args: argparse.Namespace) -> dict:
+    """The kind's defaults, except a bounded number of epochs (and songs side by side for the
+    chapter's stateful kinds)."""
     if kind in CHAPTER_KINDS:
         batch = args.stateful_batch if KINDS[kind].stateful else None
-        return TrainConfig(kind, epochs=args.chapter_epochs, patience=args.patience, batch=batch)
-    return TrainConfig(kind, epochs=args.epochs, patience=args.patience)
+        return {"model": kind, "epochs": args.chapter_epochs, "patience": args.patience,
+                "batch": batch}  # fmt: skip
+    return {"model": kind, "epochs": args.epochs, "patience": args.patience}
+
+
+def _log(label: str, epochs: int, ends: list[float], start: float):
+    """Hears of each epoch: notes when it ended, and says so on stderr."""
+
+    def on_epoch(history) -> None:
+        if history.epochs_run > len(ends):
+            ends.append(time.perf_counter() - start)
+            held = f" held-out loss {history.valid_loss[-1]:.4f}" if history.valid_loss else ""
+            print(f"  {label} epoch {history.epochs_run} at {ends[-1]:.0f} s{held}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    return on_epoch
 
 
 def main() -> None:
@@ -54,6 +71,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=200, help="for the other neural kinds")
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--stateful-batch", type=int, default=64)
+    parser.add_argument("--keep", type=Path, help="keep the model directories here")
     args = parser.parse_args()
     if args.quick:
         args.chapter_epochs = args.epochs = 2
@@ -66,17 +84,24 @@ def main() -> None:
         seconds = time.perf_counter() - start
         tokens = sum(len(s.notes) for s in read.songs)
         print(f"read {len(read.songs):,} songs ({tokens:,} tokens) in {seconds:.1f} s")
-        print("| model | epochs | wall s | tokens/s | train bits/token | held-out bits/token "
-              "| held-out pitch bits/note | held-out accuracy |")  # fmt: skip
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        print("| model | epochs (best) | wall s | to best s | s/epoch | tokens/s "
+              "| train bits/token | held-out bits/token | held-out pitch bits/note "
+              "| held-out accuracy |")  # fmt: skip
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for kind in args.kinds:
             start = time.perf_counter()
-            trained = tasks.train([songs], config_for(kind, args), work / kind)
+            ends: list[float] = []  # seconds from the start to the end of each epoch
+            hear = functools.partial(_log, ends=ends, start=start)
+            out = (args.keep or work) / kind
+            trained = tasks.train([songs], options_for(kind, args), out, on_epochs=hear)
             wall = time.perf_counter() - start
             r, v = trained.report, trained.report.validation
             speed = f"{r.tokens_per_second:,.0f}" if r.epochs_run else "counted"
-            print(f"| {kind} | {r.epochs_run} | {wall:.0f} | {speed} | "
-                  f"{r.training.bits_per_token:.3f} | {v.bits_per_token:.3f} | "
+            best = r.best_epoch or r.epochs_run
+            to_best = f"{ends[best - 1]:.0f}" if best and len(ends) >= best else "-"
+            per_epoch = f"{r.seconds_per_epoch:.1f}" if r.epochs_run else "-"
+            print(f"| {kind} | {r.epochs_run} ({best}) | {wall:.0f} | {to_best} | {per_epoch} | "
+                  f"{speed} | {r.training.bits_per_token:.3f} | {v.bits_per_token:.3f} | "
                   f"{v.pitch_bits_per_note:.3f} | {v.accuracy:.1%} |", flush=True)  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -83,7 +83,7 @@ def keras_fit(tf, keras, trainer: training.SongTrainer, epochs: int) -> list[flo
     )
     seconds = []
     for epoch in range(epochs):
-        model.optimizer.learning_rate.assign(trainer.rate * training.SONG_DECAY**epoch)
+        model.optimizer.learning_rate.assign(trainer.rate * trainer.decay**epoch)
         batches = list(training.song_batches(config.seed, epoch, trainer.data, trainer.batch))
         data = tf.data.Dataset.from_generator(
             lambda b=batches: iter(b),

@@ -120,8 +120,7 @@ class _Rows:
 def check_seed(model: Model, seed: Sequence[int]) -> None:
     if not seed and model.window:
         raise BadInput(
-            f"a {model.kind.name} model continues a seed of at least {model.window} notes: "
-            "give one (--seed or --seed-file)",
+            f"a {model.kind.name} model continues a seed of at least {model.window} notes",
             parameter="seed",
         )
     if len(seed) < model.window:

@@ -320,3 +320,16 @@ def test_without_fluidsynth_the_midi_is_written_and_one_line_says_how_to_install
     assert (tmp_path / "t.mid").is_file() and not (tmp_path / "t.wav").exists()
     assert result.stderr.strip().splitlines()[-1].startswith("error: FluidSynth is not installed")
     assert "apt-get install fluidsynth" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["mlp", "lstm", "stateful", "stateful-features"])
+def test_every_kind_composes_with_beam_search_top_p_and_bars(cli, tmp_path, kind):
+    numpy_model(tmp_path / "m", kind=kind, units=8, seed=2)
+    seed = "g8,e8,e4,f8"
+    beamed = cli("compose", "--model", "m", "--seed", seed, "--beam", "3", "--length", "6")
+    nucleus = cli("compose", "--model", "m", "--seed", seed, "--temperature", "1", "--top-p",
+                  "0.9", "-n", "2", "--bars", "2", "--random-seed", "1")  # fmt: skip
+    assert beamed.exit_code == nucleus.exit_code == 0, beamed.output + nucleus.output
+    assert beamed.stdout.split()[:4] == seed.split(",") and len(beamed.stdout.split()) == 10
+    for line in nucleus.stdout.splitlines():  # 2/4: the seed fills a bar, then two more
+        assert sum(parse_token(t).beats for t in line.split()) == 6
