@@ -379,6 +379,12 @@ def train(
     ] = False,
     valid: Valid = None,
     patience: Patience = None,
+    min_delta: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="A held-out loss this much lower counts as better (song-rnn: 0.002)."
+        ),
+    ] = None,
     batch: Batch = None,
     order: Annotated[
         int, typer.Option(min=1, max=64, help="ngram: the longest n-gram counted.")
@@ -417,6 +423,7 @@ def train(
         "until_perfect": until_perfect,
         "batch": batch,
         "patience": patience,
+        "min_delta": min_delta,
         "order": order,
         "layers": layers,
         "embedding": embedding,
