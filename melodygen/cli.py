@@ -399,7 +399,11 @@ def train(
         float | None, typer.Option(min=0, max=0.9, help="song-rnn: dropout (0.3).")
     ] = None,
     learning_rate: Annotated[
-        float | None, typer.Option(min=0, help="Adam's (chapter's kinds 0.001; song-rnn 0.005).")
+        float | None, typer.Option(min=0, help="Adam's (chapter's kinds 0.001; song-rnn 0.01).")
+    ] = None,
+    decay: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="song-rnn: the learning rate's factor per epoch (0.75)."),
     ] = None,
     transpose: Annotated[
         str | None,
@@ -429,6 +433,7 @@ def train(
         "embedding": embedding,
         "dropout": dropout,
         "learning_rate": learning_rate,
+        "decay": decay,
         "transpose": _transpose(transpose),
         "devices": devices,
     }

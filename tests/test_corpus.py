@@ -129,6 +129,23 @@ def test_training_measures_held_out_songs_each_epoch_and_keeps_the_best(cli, ess
     assert "held-out: loss" in result.stderr  # the progress lines show the held-out measures
 
 
+def test_min_delta_counts_only_clear_improvements_as_keras_early_stopping_does(
+    cli, essen_slice, tmp_path
+):
+    result = cli("train", essen_slice, "--model", "mlp", "--units", "8", "--epochs", "12",
+                 "--patience", "2", "--min-delta", "0.05", "--random-seed", "3",
+                 "-o", "m")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "m" / "report.json").read_text())
+    best_loss, expected = float("inf"), None
+    for epoch, loss in enumerate(report["history"]["valid_loss"], 1):
+        if loss < best_loss - 0.05:
+            best_loss, expected = loss, epoch
+    assert report["best_epoch"] == expected
+    assert report["epochs_run"] in (12, expected + 2)
+    assert report["measures"]["validation"]["loss"] == pytest.approx(best_loss, rel=1e-9)
+
+
 def test_stateful_models_train_on_songs_side_by_side(cli, essen_slice, tmp_path):
     result = cli("train", essen_slice, "--model", "stateful-features", "--units", "8",
                  "--epochs", "2", "--batch", "16", "--valid", "0", "-o", "m")  # fmt: skip
