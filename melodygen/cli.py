@@ -630,8 +630,6 @@ def compose(
     if temperature > 0 and not beam and random_seed is None:
         random_seed = secrets.randbelow(2**31)
         _stderr().print(f"random seed {random_seed} (pass --random-seed {random_seed} to repeat)")
-    if length is None:
-        length = sys.maxsize if bars else 50  # --bars alone: as many notes as the bars hold
     limits = Limits(length=length, bars=bars, stop_at_end=end)
     composition = tasks.compose(
         model,

@@ -6,7 +6,9 @@ Everything here runs through models.Predictor, so it is written once for every k
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +22,8 @@ from melodygen.models import Model
 # so output k is the same whether 1 or 100 are asked for.
 BLOCK = 32
 MAX_COPY_TRIES = 20  # samplings of a tune before --max-copy gives up (and says so)
+CHAPTER_LENGTH = 50  # tokens composed by default
+LONGEST = 1000  # tokens, for a model that ends its tunes (the longest Essen tune has 520)
 HASH_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd, so it has an inverse modulo 2**64
 HASH_INVERSE = np.uint64(pow(int(HASH_BASE), -1, 2**64))
 
@@ -71,12 +75,21 @@ def choose(log_probs: np.ndarray, sampling: Sampling, rng: np.random.Generator |
 @dataclass(frozen=True)
 class Limits:
     """When a tune stops: after ``length`` tokens, at the ``bars``-th bar line after the seed
-    (0: no such limit; no token may cross it), or at the model's <end> (if ``stop_at_end``)."""
+    (0: no such limit; no token may cross it), or at the model's <end> (if ``stop_at_end``).
+    Without a ``length`` (None, see ``for_model``): 50 tokens, as the chapter composes; as many
+    as the bars hold with ``bars``; up to LONGEST for a model that ends tunes itself."""
 
-    length: int = 50
+    length: int | None = None
     bars: int = 0
     bar_beats: float = 4.0
     stop_at_end: bool = True
+
+    def for_model(self, model: Model) -> Limits:
+        if self.length is not None:
+            return self
+        ends = self.stop_at_end and model.vocab.end is not None
+        length = sys.maxsize if self.bars else LONGEST if ends else CHAPTER_LENGTH
+        return dataclasses.replace(self, length=length)
 
     def beats_left(self, seed_beats: float) -> float:
         if not self.bars:
@@ -138,6 +151,7 @@ def sample(
 ) -> list[list[int]]:
     """One tune per random stream (None: greedy), each the tokens added after the seed."""
     check_seed(model, seed)
+    limits = limits.for_model(model)
     tunes: list[list[int]] = []
     for first in range(0, len(streams), BLOCK):
         block = list(streams[first : first + BLOCK])
@@ -174,6 +188,7 @@ def beam_search(model: Model, seed: Sequence[int], width: int, limits: Limits) -
     """The likeliest continuation found keeping the ``width`` likeliest partial tunes at each
     step: a tune ends at <end>, at the bar limit, or at the length limit."""
     check_seed(model, seed)
+    limits = limits.for_model(model)
     rows = _Rows(model, seed, limits, 1)
     alive: list[list[int]] = [[]]
     scores = np.zeros(1)

@@ -138,7 +138,7 @@ def piano_roll(song: Song, seed: int, title: str) -> bytes:
     total = sum(n.beats for n in song.notes)
     pitches = {n.midi_pitch for n in song.notes if not n.is_rest}
     span = max(pitches, default=60) - min(pitches, default=60) + 3
-    fig, ax = plt.subplots(figsize=(min(max(8.0, total * 0.3), 24.0), min(2 + 0.2 * span, 14)))
+    fig, ax = plt.subplots(figsize=(min(max(8.0, total * 0.5), 24.0), min(2 + 0.2 * span, 14)))
     onset = 0.0
     for i, note in enumerate(song.notes):
         if not note.is_rest:
