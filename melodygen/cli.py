@@ -588,7 +588,9 @@ def compose(
     length: Annotated[
         int | None,
         typer.Option(
-            min=0, help="Most notes to add after the seed (default 50; none with --bars)."
+            min=0,
+            help="Most notes to add after the seed (default 50; up to 1,000 for a model that "
+            "ends tunes; none with --bars).",
         ),
     ] = None,
     bars: Annotated[

@@ -35,7 +35,7 @@ import numpy as np
 from melodygen.corpus import Skipped
 from melodygen.encoding import PITCH_CLASSES, SOUNDS, Vocabulary
 from melodygen.models import Model
-from melodygen.notation import LENGTHS, PITCH_NAMES, Note, Song
+from melodygen.notation import LENGTHS, PITCH_NAMES, Note, Song, pitch_name
 
 BATCH = 256  # songs evaluated side by side through the numpy forward pass
 
@@ -372,11 +372,7 @@ class Style:
     def range(self) -> str:
         if self.lowest is None or self.highest is None:
             return "no notes"
-        return f"{_pitch_name(self.lowest)}-{_pitch_name(self.highest)}"
-
-
-def _pitch_name(pitch: int) -> str:
-    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
+        return f"{pitch_name(self.lowest)}-{pitch_name(self.highest)}"
 
 
 def _total_variation(p: np.ndarray, q: np.ndarray) -> float:

@@ -344,3 +344,8 @@ def format_song(song: Song, bars_per_line: int = 4) -> str:
 def parse_tokens(text: str, source: str = "<tokens>") -> list[Note]:
     """Parse a list of tokens such as the command line's ``g8,e8,e4,f8``."""
     return list(parse_song(text, source=source).notes)
+
+
+def pitch_name(pitch: int) -> str:
+    """A MIDI pitch as people read it on a chart: 60 is C4, 70 is Bb4."""
+    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from melodygen.notation import PITCH_NAMES, Song, parse_token
+from melodygen.notation import Song, parse_token, pitch_name
 
 WRONG = "#d62728"  # the chapter boxes wrong notes in red
 
@@ -77,7 +77,7 @@ def _label_pitches(ax, pitches: set[int]) -> None:
     """A tick and a name on every pitch row a note uses (and no others)."""
     rows = sorted(pitches) or [60]
     ax.set_yticks(rows)
-    ax.set_yticklabels([f"{PITCH_NAMES[p % 12]}{p // 12 - 1}" for p in rows])
+    ax.set_yticklabels([pitch_name(p) for p in rows])
     ax.set_ylim(rows[0] - 1.5, rows[-1] + 1.5)
     ax.grid(axis="y", color="0.93", linewidth=0.8)
     ax.set_axisbelow(True)

@@ -304,20 +304,15 @@ class Outputs:
     png: bool = False
     soundfont: Path | None = None
 
-    def __post_init__(self) -> None:
-        if self.out is not None and self.out.suffix.lower() == ".wav":
-            object.__setattr__(self, "out", self.out.with_suffix(".mid"))
-            object.__setattr__(self, "wav", True)
-
     def paths(self, number: int, count: int) -> list[Path]:
+        """Tune ``number``'s files, the MIDI first."""
         if self.out is None:
             return []
-        midi_path = self.out
+        as_wav = self.out.suffix.lower() == ".wav"
+        midi_path = self.out.with_suffix(".mid") if as_wav else self.out
         if count > 1:
-            midi_path = self.out.with_name(
-                f"{self.out.stem}-{number:0{len(str(count))}d}{self.out.suffix}"
-            )
-        extra = [s for s, on in ((".wav", self.wav), (".png", self.png)) if on]
+            midi_path = midi_path.with_stem(f"{midi_path.stem}-{number:0{len(str(count))}d}")
+        extra = [s for s, on in ((".wav", self.wav or as_wav), (".png", self.png)) if on]
         return [midi_path] + [midi_path.with_suffix(s) for s in extra]
 
 
