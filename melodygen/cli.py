@@ -38,7 +38,8 @@ LOG_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
 FLAGS = {"seed": "--seed", "temperature": "--temperature", "top_k": "--top-k",
          "top_p": "--top-p", "beam": "--beam", "count": "--count", "program": "--program",
          "time": "--time", "soundfont": "--soundfont", "transpose": "--transpose",
-         "devices": "--devices", "valid": "--valid"}  # fmt: skip
+         "devices": "--devices", "valid": "--valid", "track": "--track",
+         "grid": "--grid"}  # fmt: skip
 
 
 def _stderr() -> Console:
@@ -197,13 +198,29 @@ def render(
 
 @app.command("import")
 def import_(
-    midi_file: Annotated[Path, typer.Argument(metavar="MIDI", help="A monophonic MIDI file.")],
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="A MIDI, ABC or MusicXML file.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="The song file to write.")],
+    track: Annotated[
+        str | None,
+        typer.Option(
+            help="The track to take the melody from: its number (from 1) or part of its name. "
+            "Default: the part that looks most like a melody.",
+        ),
+    ] = None,
+    grid: Annotated[
+        int | None,
+        typer.Option(
+            help="Snap onsets to this note value: 4, 8, 16, 32, or 12, 24, 48 for triplets. "
+            "Default: the coarsest grid that fits the file's onsets.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite the song file if it exists.")] = False,
 ) -> None:
-    """Read a MIDI file's melody into a song file (a polyphonic file keeps its top line)."""
-    song = tasks.import_midi(midi_file, out, force)
-    _stderr().print(f"wrote {escape(str(out))}: {len(song.notes)} notes and rests")
+    """Read a file's melody into a song file: the highest note at each onset of the melody's
+    part, quantized, spelled in its key."""
+    imported = tasks.import_song(path, out, force, track, grid)
+    notes = len(imported.song.notes)
+    _stderr().print(f"wrote {escape(str(out))}: {notes} notes and rests; {imported.summary()}")
 
 
 class _Progress:

@@ -4,6 +4,7 @@ why), the stable held-out split, and the corpora a user can write out without fi
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zlib
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ from melodygen.files import read_bytes
 from melodygen.notation import Song
 
 SONG_SUFFIXES = (".txt",)
+SCORE_SUFFIXES = (".abc", ".xml", ".musicxml", ".mxl")  # read through music21
 MIN_SPLIT_SONGS = 20  # below this, no songs are held out by default
 DEFAULT_VALID = 0.1
 
@@ -37,14 +39,49 @@ class Corpus:
 
 
 def read_file(path: Path) -> Song:
-    """One song file, or a MIDI file imported as ``melodygen import`` does."""
-    if path.suffix.lower() in midi.SUFFIXES:
-        return midi.midi_to_song(read_bytes(path, "MIDI file"), str(path), path.stem)
+    """One song file, or a MIDI, ABC or MusicXML file imported as ``melodygen import`` does."""
+    if path.suffix.lower() in midi.SUFFIXES + SCORE_SUFFIXES:
+        return import_file(path).song
     return notation.read_song(path)
 
 
+def import_file(path: Path, track: str | None = None, grid: int | None = None) -> midi.Imported:
+    """A MIDI file's melody; an ABC or MusicXML score's by way of the MIDI music21 writes of it
+    (so the same melody rules apply), titled with the score's title."""
+    if path.suffix.lower() not in SCORE_SUFFIXES:
+        data = read_bytes(path, "MIDI file")
+        return midi.import_midi(data, str(path), path.stem, track, grid)
+    data, title = _score_midi(path)
+    imported = midi.import_midi(data, str(path), path.stem, track, grid)
+    song = dataclasses.replace(imported.song, title=title or imported.song.title)
+    return dataclasses.replace(imported, song=song)
+
+
+def _score_midi(path: Path) -> tuple[bytes, str | None]:
+    """An ABC or MusicXML file as MIDI bytes (its first tune when it holds several), and its
+    title."""
+    read_bytes(path, "score")  # the same errors as any other file that is missing or a folder
+    try:
+        from music21 import converter, stream
+        from music21.midi import translate
+    except ImportError:
+        raise BadInput(
+            f'{path}: reading ABC and MusicXML needs music21: pip install "melodygen[corpus]"'
+        ) from None
+    try:
+        score = converter.parse(path, forceSource=True)
+        if isinstance(score, stream.Opus):
+            score = score.scores[0]
+        title = score.metadata.title if score.metadata else None
+        data = translate.streamToMidiFile(score).writestr()
+    except Exception as e:  # music21 raises many kinds on files it cannot read
+        reason = " ".join(str(e).split())[:120] or type(e).__name__
+        raise BadInput(f"{path}: not a score music21 can read ({reason})") from None
+    return data, notation.one_line(title) if title else None
+
+
 def _files(directory: Path) -> list[Path]:
-    suffixes = SONG_SUFFIXES + midi.SUFFIXES
+    suffixes = SONG_SUFFIXES + midi.SUFFIXES + SCORE_SUFFIXES
     found = []
     for root, dirs, names in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))

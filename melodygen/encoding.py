@@ -16,11 +16,13 @@
 - Labels: one-hot over the vocabulary.
 
 An unseen token is scored as ``<unk>`` spread evenly over the notation's sounds it could be:
-P(token) = P(<unk>) / SOUNDS, where SOUNDS = 129 pitch-or-rest classes x 18 lengths.
+P(token) = P(<unk>) / SOUNDS, where SOUNDS = 129 pitch-or-rest classes x 72
+written lengths (18 plain, each also as a triplet, tied, or both).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,13 +32,15 @@ import numpy as np
 
 from melodygen.errors import BadInput
 from melodygen.notation import (
-    LENGTHS,
+    LENGTH_CLASSES,
     LETTER_SEMITONES,
     LETTERS,
     MIDDLE_C_OCTAVE,
     Note,
     Song,
+    fifths_of,
     parse_token,
+    spelled,
 )
 
 CHAPTER_TOKENS = tuple(f"{letter}{d}" for d in (4, 8) for letter in LETTERS)  # code2idx order
@@ -48,7 +52,7 @@ END = "<end>"  # after a song's last token
 UNKNOWN = "<unk>"  # any token the training songs do not use
 SPECIALS = (END, UNKNOWN)  # in this order, after the tokens
 PITCH_CLASSES = 129  # MIDI pitches 0-127 and the rest
-SOUNDS = PITCH_CLASSES * len(LENGTHS)  # what <unk> stands for: every pitch-or-rest x length
+SOUNDS = PITCH_CLASSES * len(LENGTH_CLASSES)  # what <unk> stands for: every pitch-or-rest x length
 
 
 def _order(token: str) -> tuple:
@@ -231,12 +235,9 @@ def one_hot(labels: np.ndarray, size: int) -> np.ndarray:
     return np.eye(size, dtype=np.float32)[labels]
 
 
-FIFTHS = "fcgdaeb"  # the naturals along the line of fifths: c is 0, g 1, f -1
-
-
 def _fifths(note: Note) -> int:
     """The note's place on the line of fifths: c 0, g 1, d 2, f -1, b- -2, f# 6."""
-    return FIFTHS.index(note.letter) - 1 + 7 * note.alter  # type: ignore[arg-type]
+    return fifths_of(note.letter, note.alter)  # type: ignore[arg-type]
 
 
 def transpose(notes: Sequence[Note], semitones: int) -> tuple[Note, ...] | None:
@@ -271,8 +272,8 @@ def transpose(notes: Sequence[Note], semitones: int) -> tuple[Note, ...] | None:
             q -= 12
         while (q + 1) // 7 < -2:
             q += 12
-        letter, alter = FIFTHS[(q + 1) % 7], (q + 1) // 7
+        letter, alter = spelled(q)
         pitch = note.midi_pitch + semitones  # type: ignore[operator]
         octave = (pitch - LETTER_SEMITONES[LETTERS.index(letter)] - alter) // 12 - 1
-        out.append(Note(letter, note.duration, note.dots, octave, alter))
+        out.append(dataclasses.replace(note, letter=letter, octave=octave, alter=alter))
     return tuple(out)

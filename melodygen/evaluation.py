@@ -18,8 +18,8 @@ From these:
 
 No token is skipped. One the model never saw is scored as ``<unk>`` spread evenly over the
 notation's sounds (encoding.SOUNDS): P(token) = P(<unk>) / SOUNDS, and ``<unk>`` adds
-P(<unk>) / 129 to every pitch (and to the rest) and P(<unk>) / 18 to every length. It is never
-counted as predicted right.
+P(<unk>) / 129 to every pitch (and to the rest) and P(<unk>) / 72 to every written length. It is
+never counted as predicted right.
 
 The same functions serve ``train`` (report.json), ``evaluate``, ``compare`` and the benchmarks.
 """
@@ -35,7 +35,7 @@ import numpy as np
 from melodygen.corpus import Skipped
 from melodygen.encoding import PITCH_CLASSES, SOUNDS, Vocabulary
 from melodygen.models import Model
-from melodygen.notation import LENGTHS, PITCH_NAMES, Note, Song, pitch_name
+from melodygen.notation import LENGTH_CLASSES, PITCH_NAMES, Note, Song, pitch_name
 
 BATCH = 256  # songs evaluated side by side through the numpy forward pass
 
@@ -152,7 +152,7 @@ def _classes(vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
     length = np.full(len(vocab), -1)
     for i, note in enumerate(vocab.notes):
         pitch[i] = REST if note.is_rest else note.midi_pitch
-        length[i] = LENGTHS.index(note.beats)
+        length[i] = note.length_class
     return pitch, length
 
 
@@ -196,7 +196,7 @@ def _batch(model: Model, songs: Sequence[Song], full_song: bool) -> list[SongEva
         k = n[i]
         target[i, :k] = truth[i]
         pitch[i, :k] = [_pitch(note) for note in song.notes]
-        length[i, :k] = [LENGTHS.index(note.beats) for note in song.notes]
+        length[i, :k] = [note.length_class for note in song.notes]
         unseen[i, :k] = [vocab.get(t) is None for t in song.tokens]
     rows = np.arange(len(songs))
     nats, pitch_bits, duration_bits = (np.zeros(shape) for _ in range(3))
@@ -207,12 +207,12 @@ def _batch(model: Model, songs: Sequence[Song], full_song: bool) -> list[SongEva
         p = np.exp(log_probs)
         unknown = p[:, vocab.unknown] if vocab.unknown is not None else np.zeros(len(p))
         nats[:, t] = -log_probs[rows, target[:, t]]
-        # <unk> adds 1/129 of its probability to each pitch (and the rest), 1/18 to each length
+        # <unk> adds 1/129 of its probability to each pitch (and the rest), 1/72 to each length
         pitch_bits[:, t] = _class_bits(
             p, pitch_of, pitch[:, t], is_note, unknown, 1 / PITCH_CLASSES, REST / PITCH_CLASSES
         )
         duration_bits[:, t] = _class_bits(
-            p, length_of, length[:, t], is_sound, unknown, 1 / len(LENGTHS), 1.0
+            p, length_of, length[:, t], is_sound, unknown, 1 / len(LENGTH_CLASSES), 1.0
         )
         best[:, t] = log_probs[:, :tokens].argmax(1)
         log_probs = predictor.feed(target[:, t])

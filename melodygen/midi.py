@@ -1,27 +1,38 @@
 """Songs to Standard MIDI File bytes and back.
 
-A quarter note is one beat = PPQ ticks; every allowed length is a whole number of ticks, so
-rendering is exact. Importing snaps to the nearest thirty-second note.
+A quarter note is one beat = PPQ ticks; every allowed length (triplets included) is a whole
+number of ticks, so rendering is exact. Importing reads what DAWs, notation programs and the web
+write: it picks the melody's part, snaps onsets to a grid chosen per file, takes the highest note
+at each onset, keeps legato and played lines whole, and spells black keys from the key.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
+import functools
 import io
-from dataclasses import dataclass
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
 
 import mido
+import numpy as np
 
 from melodygen.errors import BadInput
 from melodygen.notation import (
-    DOT_FACTORS,
+    ACCIDENTALS,
     DURATIONS,
+    KEYS,
     LETTER_SEMITONES,
     LETTERS,
     Note,
     Song,
     header_value,
+    one_line,
+    spell,
 )
 
 SUFFIXES = (".mid", ".midi")  # what melodygen reads and writes as MIDI
@@ -32,22 +43,15 @@ DEFAULT_PROGRAM = 0  # General MIDI Acoustic Grand Piano
 VELOCITY = 100
 CHANNEL = 0
 DRUM_CHANNEL = 9  # General MIDI percussion: never a melody
-CHARSET = "utf-8"  # for text such as the title; files from elsewhere may be latin-1
 MAX_BEATS = 100_000  # longer is no melody but a broken or hostile file: refuse, don't allocate
-GRID = 8  # import snaps to 1/GRID of a beat: a thirty-second note
-
-# Lengths one token can have, longest first: (thirty-second notes, duration, dots)
-_TOKEN_LENGTHS = sorted(
-    (
-        (int(GRID * 4 / d * f), d, dots)
-        for d in DURATIONS
-        for dots, f in enumerate(DOT_FACTORS)
-        if (GRID * 4 / d * f).is_integer()
-    ),
-    reverse=True,
-)
-# Default spelling of the black keys (pitch class -> letter, alter): C# Eb F# Ab Bb
-_DEFAULT_BLACK = {1: ("c", 1), 3: ("e", -1), 6: ("f", 1), 8: ("a", -1), 10: ("b", -1)}
+# Grids import can snap onsets to, in steps per beat, coarsest first: quarters, eighths,
+# triplet eighths, sixteenths, triplet sixteenths, thirty-seconds, triplet thirty-seconds.
+GRIDS = (1, 2, 3, 4, 6, 8, 12)
+GRID_FIT = 0.99  # a grid fits when this share of the onsets lies within the tolerance of it
+TOLERANCE = 1 / 48  # of a beat: how far a played onset may be from the grid (10 ticks at 480)
+LEGATO_GAP = Fraction(1, 4)  # a played note ending this share of its span early is held on
+UNITS = 24  # per beat: every grid's step, and every plain or triplet token length, is whole units
+MELODY_WORDS = re.compile(r"melod|vocal|voice|lead|solo|sing|sopran|tune|theme|right", re.I)
 
 
 # General MIDI's 128 program names, in program order (as pretty_midi's constants list them;
@@ -207,10 +211,25 @@ def program_number(text: str) -> int:
     raise BadInput(f"{text!r} is not a General MIDI program name{hint}", "program")
 
 
+def _mido_key(key: str) -> str:
+    """A key of the notation as a MIDI key signature names it: B- is Bb, f# is F#m."""
+    return key[0].upper() + key[1:].replace("-", "b") + ("m" if key[0].islower() else "")
+
+
+def _notation_key(name: str) -> str | None:
+    m = re.fullmatch(r"([A-G])([#b]?)(m?)", name)
+    if not m:
+        return None
+    key = (m[1].lower() if m[3] else m[1]) + m[2].replace("b", "-")
+    return key if key in KEYS else None
+
+
 def song_to_midi(
     song: Song, tempo: float | None = None, program: int | None = None, ppq: int = PPQ
 ) -> bytes:
-    """One melody track: tempo, time signature, program, then each note closed before the next."""
+    """One melody track: tempo, time and key signature, program, then each note closed before
+    the next; a tie holds a note on into the next one of the same pitch, as one sounding note
+    (a tie into another pitch or a rest holds nothing)."""
     bpm = tempo or song.tempo or DEFAULT_TEMPO
     numerator, denominator = song.time or DEFAULT_TIME
     program = song.program if program is None else program
@@ -219,164 +238,428 @@ def song_to_midi(
         track.append(mido.MetaMessage("track_name", name=song.title))
     track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))
     track.append(mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator))
+    if song.key:
+        track.append(mido.MetaMessage("key_signature", key=_mido_key(song.key)))
     track.append(
         mido.Message("program_change", program=program or DEFAULT_PROGRAM, channel=CHANNEL)
     )
     delta = 0  # ticks since the last event: rests accumulate here
+    sounding: list[int] = []  # [pitch, ticks] of the note being held
+    held = False  # the previous note was tied
     for note in song.notes:
-        ticks = round(note.beats * ppq)
-        if note.is_rest:
-            delta += ticks
-            continue
-        track.append(
-            mido.Message(
-                "note_on", note=note.midi_pitch, velocity=VELOCITY, channel=CHANNEL, time=delta
-            )
-        )
-        track.append(
-            mido.Message("note_off", note=note.midi_pitch, velocity=0, channel=CHANNEL, time=ticks)
-        )
+        ticks = round(note.length * ppq)
+        if sounding and held and note.midi_pitch == sounding[0]:
+            sounding[1] += ticks
+        else:
+            if sounding:
+                track += _note_events(*sounding, delta)
+                delta = 0
+            sounding = [] if note.is_rest else [note.midi_pitch, ticks]
+            delta += ticks if note.is_rest else 0
+        held = note.tie
+    if sounding:
+        track += _note_events(*sounding, delta)
         delta = 0
     track.append(mido.MetaMessage("end_of_track", time=delta))
-    midi = mido.MidiFile(type=0, ticks_per_beat=ppq, charset=CHARSET)
+    midi = mido.MidiFile(type=0, ticks_per_beat=ppq, charset="utf-8")
     midi.tracks.append(track)
     out = io.BytesIO()
     midi.save(file=out)
     return out.getvalue()
 
 
-@dataclass(frozen=True)
-class _Sounding:
-    start: int  # in grid units (thirty-seconds of a beat)
-    end: int
-    pitch: int
+def _note_events(pitch: int, ticks: int, delta: int) -> list[mido.Message]:
+    return [
+        mido.Message("note_on", note=pitch, velocity=VELOCITY, channel=CHANNEL, time=delta),
+        mido.Message("note_off", note=pitch, velocity=0, channel=CHANNEL, time=ticks),
+    ]
+
+
+@dataclass
+class _Part:
+    """The notes one channel plays in one track: (start tick, end tick, pitch)."""
+
+    track: int
+    channel: int
+    notes: list[tuple[int, int, int]] = field(default_factory=list)
+    program: int | None = None
+
+
+@dataclass
+class _File:
+    """What import reads from a MIDI file before choosing anything."""
+
+    ppq: int
+    parts: dict[tuple[int, int], _Part]
+    names: dict[int, str]  # track -> its name, cleaned
+    tempos: dict[int, float]  # tick -> quarter notes per minute; the last event at a tick wins
+    times: dict[int, tuple[int, int]]  # tick -> time signature, likewise
+    keys: dict[int, str]  # tick -> key of the notation, from key signatures
+    drum_notes: int
+    end: int  # the last event's tick
 
 
 def _read(data: bytes, source: str) -> mido.MidiFile:
     if not data:
         raise BadInput(f"{source}: empty file, not a MIDI file")
-    try:
-        try:
-            return mido.MidiFile(file=io.BytesIO(data), charset=CHARSET)
-        except UnicodeDecodeError:
-            return mido.MidiFile(file=io.BytesIO(data), charset="latin-1")
+    try:  # Latin-1, the MIDI convention for text, reads any bytes; _text tries UTF-8 first
+        midi = mido.MidiFile(file=io.BytesIO(data), charset="latin-1")
     except Exception as e:  # mido raises OSError, EOFError, KeyError, ValueError... on bad bytes
         raise BadInput(f"{source}: not a readable MIDI file ({e or type(e).__name__})") from None
-
-
-def _keep(header: dict, key: str, value: str) -> None:
-    """The first value the notation allows for ``key``; others (tempo 0, time 3/5) are dropped."""
-    if key not in header and value:
-        with contextlib.suppress(ValueError):
-            header[key] = header_value(key, value)
-
-
-def _notes_and_meta(midi: mido.MidiFile, source: str) -> tuple[list[_Sounding], dict, int]:
-    """Every melodic note with its snapped start and end, the header, and the end of the song."""
     if midi.type == 2:
         raise BadInput(f"{source}: type 2 MIDI files (independent patterns) are not supported")
     if midi.ticks_per_beat <= 0:
         raise BadInput(f"{source}: SMPTE time division is not supported")
-    unit = midi.ticks_per_beat / GRID  # ticks per thirty-second note
+    return midi
 
-    def snap(tick: int) -> int:
-        return int(tick / unit + 0.5)
 
-    notes: list[_Sounding] = []
-    header: dict = {}
-    song_end = 0
+def _text(name: str) -> str:
+    """A name read as Latin-1: as UTF-8 if its bytes are that, one line without control
+    characters (a NUL-terminated "Piano\\0" made an unreadable song)."""
+    with contextlib.suppress(UnicodeError):
+        name = name.encode("latin-1").decode("utf-8")
+    return one_line(name)
+
+
+def _scan(midi: mido.MidiFile) -> _File:
+    found = _File(midi.ticks_per_beat, {}, {}, {}, {}, {}, 0, 0)
     for number, track in enumerate(midi.tracks):
         now = 0
         open_notes: dict[tuple[int, int], list[int]] = {}  # (channel, pitch) -> start ticks
+        programs: dict[int, int] = {}
         for msg in track:
             now += msg.time
-            if msg.is_meta:
-                if msg.type == "set_tempo" and msg.tempo > 0:
-                    _keep(header, "tempo", f"{mido.tempo2bpm(msg.tempo):.2f}")
-                elif msg.type == "time_signature":
-                    _keep(header, "time", f"{msg.numerator}/{msg.denominator}")
-                elif msg.type == "track_name" and number == 0:
-                    _keep(header, "title", " ".join(msg.name.split())[:200])
-                continue
-            if getattr(msg, "channel", None) == DRUM_CHANNEL:
-                continue
-            if msg.type == "program_change":
-                header.setdefault("program", msg.program)
+            if msg.type == "set_tempo" and msg.tempo > 0:
+                found.tempos[now] = mido.tempo2bpm(msg.tempo)
+            elif msg.type == "time_signature":
+                found.times[now] = (msg.numerator, msg.denominator)
+            elif msg.type == "key_signature" and _notation_key(msg.key):
+                found.keys.setdefault(now, _notation_key(msg.key))
+            elif msg.type == "track_name" and number not in found.names:
+                found.names[number] = _text(msg.name)
+            elif msg.type == "program_change":
+                programs.setdefault(msg.channel, msg.program)
             elif msg.type == "note_on" and msg.velocity > 0:
                 open_notes.setdefault((msg.channel, msg.note), []).append(now)
             elif msg.type in ("note_on", "note_off") and open_notes.get((msg.channel, msg.note)):
                 start = open_notes[(msg.channel, msg.note)].pop(0)
-                begin = snap(start)
-                notes.append(_Sounding(begin, max(snap(now), begin + 1), msg.note))
-        for (_, pitch), starts in open_notes.items():  # never closed: end at the track's end
-            notes.extend(_Sounding(snap(s), max(snap(now), snap(s) + 1), pitch) for s in starts)
-        song_end = max(song_end, snap(now))
-    return notes, header, song_end
+                found.parts.setdefault((number, msg.channel), _Part(number, msg.channel))
+                found.parts[number, msg.channel].notes.append((start, now, msg.note))
+        for (channel, pitch), starts in open_notes.items():  # never closed: end with the track
+            part = found.parts.setdefault((number, channel), _Part(number, channel))
+            part.notes += [(start, now, pitch) for start in starts]
+        for (track_number, channel), part in found.parts.items():
+            if track_number == number:
+                part.program = programs.get(channel)
+        found.end = max(found.end, now)
+    for key in [k for k in found.parts if k[1] == DRUM_CHANNEL]:
+        found.drum_notes += len(found.parts.pop(key).notes)
+    return found
 
 
-def _top_line(notes: list[_Sounding]) -> list[_Sounding]:
-    """Keep the highest note at each onset, and drop notes that start under a higher sounding one.
+def _label(found: _File, parts: Sequence[_Part]) -> str:
+    track = parts[0].track
+    name = found.names.get(track)
+    label = f"track {track + 1}" + (f' "{name}"' if name else "")
+    in_track = [p for p in found.parts.values() if p.track == track]
+    if len(parts) == 1 and len(in_track) > 1:
+        label += f" channel {parts[0].channel + 1}"
+    return label
 
-    A kept note is cut short where the next kept note starts, so the result never overlaps.
-    """
-    line: list[_Sounding] = []
-    for note in sorted(notes, key=lambda n: (n.start, -n.pitch)):
-        if line and line[-1].start == note.start:
-            continue  # a lower note of a chord
-        if line and line[-1].end > note.start:
-            if line[-1].pitch > note.pitch:
-                continue  # under a higher note that is still sounding
-            last = line[-1]
-            line[-1] = _Sounding(last.start, note.start, last.pitch)
-        line.append(note)
+
+def _choose(found: _File, track: str | None, source: str) -> list[_Part]:
+    """The melody's part: the track asked for (a number from 1, or part of its name), or the
+    part that looks most like a melody: a track named so, else the highest of the parts that
+    play at least a quarter as many notes as the busiest."""
+    parts = list(found.parts.values())
+    if not parts:
+        what = "only drums, no melody" if found.drum_notes else "no notes"
+        raise BadInput(f"{source}: {what} to import")
+    tracks = sorted({p.track for p in parts})
+    listed = ", ".join(_label(found, [p for p in parts if p.track == t]) for t in tracks)
+    if track is not None:
+        if track.strip().isdecimal():
+            wanted = {int(track) - 1}
+        else:
+            wanted = {t for t in tracks if track.lower() in found.names.get(t, "").lower()}
+        if len(wanted) != 1 or not wanted & set(tracks):
+            why = "matches several tracks" if len(wanted) > 1 else "is no track with notes"
+            raise BadInput(f"{source}: {track!r} {why} (tracks with notes: {listed})", "track")
+        return [p for p in parts if p.track in wanted]
+    busiest = max(len(p.notes) for p in parts)
+
+    def score(part: _Part) -> tuple[bool, float]:
+        named = bool(MELODY_WORDS.search(found.names.get(part.track, "")))
+        tops: dict[int, int] = {}
+        for start, _, pitch in part.notes:
+            tops[start] = max(pitch, tops.get(start, 0))
+        return named, float(np.mean(list(tops.values())))
+
+    return [max((p for p in parts if 4 * len(p.notes) >= busiest), key=score)]
+
+
+def _fit_grid(onsets: np.ndarray, ppq: int) -> int:
+    """The coarsest grid (steps per beat) that holds the onsets within the tolerance; if none
+    does (a free performance), the one that holds the most."""
+    shares = []
+    for steps in GRIDS:
+        step = ppq / steps
+        off = np.abs(onsets - np.round(onsets / step) * step)
+        shares.append(float(np.mean(off <= TOLERANCE * ppq + 1e-9)))
+        if shares[-1] >= GRID_FIT:
+            return steps
+    return GRIDS[int(np.argmax(shares))]
+
+
+def _melody(notes: Sequence[tuple[int, int, int]], ppq: int, steps: int):
+    """(onset, end, pitch) in grid steps: the highest note at each onset, sounding until the
+    next one starts; a played note released a little early (a gap under a grid step, or under a
+    quarter of its span when its end is off the grid) is held to the next onset, while a gap
+    written on the grid stays a rest."""
+    step = Fraction(ppq, steps)
+    tolerance = TOLERANCE * ppq
+
+    def snap(tick: int) -> int:
+        return round(tick / step)
+
+    top: dict[int, tuple[int, int]] = {}  # onset -> (pitch, end tick)
+    for start, end, pitch in notes:
+        k = snap(start)
+        top[k] = max(top.get(k, (-1, 0)), (pitch, end))
+    onsets = sorted(top)
+    line = []
+    for k, following in zip(onsets, [*onsets[1:], None], strict=True):
+        pitch, end = top[k]
+        if following is None:
+            line.append((k, max(k + 1, snap(end)), pitch))
+            continue
+        gap = following * step - end
+        off_grid = abs(end - snap(end) * step) > tolerance
+        legato = gap < step or (off_grid and gap <= (following - k) * step * LEGATO_GAP)
+        line.append((k, following if legato else min(max(k + 1, snap(end)), following), pitch))
     return line
 
 
-def _spelling(pitch_classes: set[int]) -> dict[int, tuple[str, int]]:
-    """Spell each black key as a sharp or a flat so the piece uses each letter once where it can.
+# Each token length import writes, in UNITS: plain values (dotted where whole units) and
+# undotted triplets (a dotted triplet is as long as a plain note).
+_PIECES = sorted(
+    (
+        (int(n.length * UNITS), n.duration, n.dots, n.triplet)
+        for n in (
+            Note(None, d, dots, triplet=t)
+            for d in DURATIONS
+            for dots in range(3)
+            for t in (False, True)
+            if not (t and dots)
+        )
+        if (n.length * UNITS).denominator == 1
+    ),
+    reverse=True,
+)
+_DIRECT = 6 * 4 * UNITS  # longer lengths start with whole notes until this is left
 
-    F# in G major (F natural unused, G used), B- in F major (A used, B unused); otherwise the
-    usual C# E- F# A- B-.
-    """
-    spelling = {pc: (LETTERS[LETTER_SEMITONES.index(pc)], 0) for pc in LETTER_SEMITONES}
-    for pc, default in _DEFAULT_BLACK.items():
-        below, above = (pc - 1) in pitch_classes, (pc + 1) % 12 in pitch_classes
-        sharp = (LETTERS[LETTER_SEMITONES.index(pc - 1)], 1)
-        flat = (LETTERS[LETTER_SEMITONES.index((pc + 1) % 12)], -1)
-        spelling[pc] = flat if below and not above else sharp if above and not below else default
-    return spelling
+
+@functools.cache
+def _split(units: int) -> tuple[tuple[int, int, bool], ...]:
+    """(duration, dots, triplet) of the tokens that add up to ``units``: the fewest, then the
+    fewest triplets, then the longest first; the same length always splits the same way."""
+    if units > _DIRECT:
+        return (_PIECES[0][1:], *_split(units - _PIECES[0][0]))
+    best: list[tuple | None] = [()] + [None] * units
+    for n in range(1, units + 1):
+        options = [
+            (*best[n - length], (length, d, dots, t))
+            for length, d, dots, t in _PIECES
+            if length <= n and best[n - length] is not None
+        ]
+        if options:
+            best[n] = min(
+                (tuple(sorted(o, reverse=True)) for o in options),
+                key=lambda o: (len(o), sum(p[3] for p in o), [-p[0] for p in o]),
+            )
+    if best[units] is None:
+        raise ValueError(f"no tokens add up to {units}/{UNITS} of a beat")
+    return tuple(p[1:] for p in best[units])
 
 
-def _split(units: int) -> list[tuple[int, int]]:
-    """(duration, dots) of the fewest tokens adding up to ``units`` thirty-seconds."""
-    parts = []
-    for length, duration, dots in _TOKEN_LENGTHS:
-        while units >= length:
-            parts.append((duration, dots))
-            units -= length
-    return parts
+_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+
+def estimate_key(weights: np.ndarray) -> str:
+    """The key whose Krumhansl-Kessler profile correlates best with a melody's pitch-class
+    weights (each note's length): the Krumhansl-Schmuckler algorithm. Of two spellings of a
+    tonic (F# or G- major), the one with fewer accidentals, then flats."""
+    scores = [
+        (float(np.corrcoef(weights, np.roll(profile, tonic))[0, 1]), tonic, minor)
+        for minor, profile in ((False, _KK_MAJOR), (True, _KK_MINOR))
+        for tonic in range(12)
+    ]
+    _, tonic, minor = max(scores, key=lambda s: np.nan_to_num(s[0], nan=-2))
+    return min(
+        (k for k in KEYS if k[0].islower() == minor and _tonic(k) == tonic),
+        key=lambda k: (abs(KEYS[k]), KEYS[k]),
+    )
+
+
+def _tonic(key: str) -> int:
+    return (LETTER_SEMITONES[LETTERS.index(key[0].lower())] + ACCIDENTALS.get(key[1:], 0)) % 12
+
+
+def _in_effect(events: dict[int, object], tick: int):
+    """The value of the last event at or before ``tick`` (the first event if all are later)."""
+    ticks = sorted(events)
+    before = [t for t in ticks if t <= tick]
+    return events[before[-1] if before else ticks[0]] if ticks else None
+
+
+def _header(found: _File) -> tuple[dict, list[str]]:
+    """Tempo and meter as the song's header: those in effect where the body starts (after a
+    pickup bar: a first bar shorter than the meter that follows it), and the changes later in
+    the piece that one header cannot hold."""
+    ppq, body, notes = found.ppq, 0, []
+    times = sorted(found.times.items())
+    if len(times) > 1 and times[0][0] == 0:
+        (_, (n0, d0)), (t1, (n1, d1)) = times[0], times[1]
+        if t1 * d0 == ppq * 4 * n0 and n0 * d1 < n1 * d0:
+            body = t1
+            notes.append(f"a pickup of {Fraction(t1, ppq)} beat{'s' * (t1 != ppq)}")
+    header: dict = {}
+    for key, events, show in (
+        ("tempo", found.tempos, lambda v: f"{v:.4g} bpm"),
+        ("time", found.times, lambda v: f"{v[0]}/{v[1]}"),
+    ):
+        value = _in_effect(events, body)
+        if value is None:
+            continue
+        with contextlib.suppress(ValueError):  # tempo 0 or time 3/5 is no header: dropped
+            text = f"{value:.2f}" if key == "tempo" else f"{value[0]}/{value[1]}"
+            header[key] = header_value(key, text)
+        current, later = value, []
+        for tick in sorted(t for t in events if t > body):
+            if events[tick] != current:
+                current = events[tick]
+                later.append(f"{show(current)} at beat {float(Fraction(tick, ppq)):g}")
+        if later:
+            what = {"tempo": "tempo change", "time": "meter change"}[key]
+            notes.append(
+                f"{len(later)} {what}{'s' * (len(later) > 1)} not kept ({later[0]}"
+                + (", ...)" if len(later) > 1 else ")")
+            )
+    return header, notes
+
+
+@dataclass(frozen=True)
+class Imported:
+    """A song read from a file, and what was left out on the way, for one summary line."""
+
+    song: Song
+    part: str  # where the melody came from: 'track 2 "Flute"'
+    track: int  # that part's track (from 0) and channels (from 0)
+    channels: tuple[int, ...]
+    asked: bool  # the part was named by --track
+    parts: int  # parts with notes (drums not counted)
+    drum_notes: int
+    other_notes: int  # in parts other than the melody's
+    under_notes: int  # in the melody's part, under it (chords, inner voices) or merged by the grid
+    kept: int  # sounding melody notes
+    grid: int  # steps per beat
+    key_from: str  # "key signature" or "estimated"
+    notes: tuple[str, ...] = ()  # pickup, tempo and meter changes not kept
+
+    def summary(self) -> str:
+        dropped = [
+            f"{n} {what}"
+            for n, what in (
+                (self.under_notes, "under the melody"),
+                (self.other_notes, "in other parts"),
+                (self.drum_notes, "drums"),
+            )
+            if n
+        ]
+        total = self.kept + self.under_notes + self.other_notes + self.drum_notes
+        how = (
+            "asked for" if self.asked
+            else "the only part" if self.parts == 1
+            else f"the most melody-like of {self.parts} parts"
+        )  # fmt: skip
+        line = (
+            f"melody from {self.part} ({how}); kept {self.kept} of {total} notes"
+            + (f" (dropped {', '.join(dropped)})" if dropped else "")
+            + f"; grid {GRID_NAMES[self.grid]}; key {self.song.key} ({self.key_from})"
+        )
+        return "; ".join([line, *self.notes])
+
+
+GRID_NAMES = {1: "1/4", 2: "1/8", 3: "1/8 triplets", 4: "1/16", 6: "1/16 triplets", 8: "1/32",
+              12: "1/32 triplets"}  # fmt: skip
+GRID_VALUES = {4 * steps: steps for steps in GRIDS}  # --grid 16: sixteenths, 12: triplet eighths
+
+
+def import_midi(
+    data: bytes,
+    source: str = "<bytes>",
+    name: str = "song",
+    track: str | None = None,
+    grid: int | None = None,
+) -> Imported:
+    """A MIDI file's melody as a song: the melody's part (``track``, or the most melody-like),
+    onsets on ``grid`` steps per beat (or the coarsest that fits), the highest note at each
+    onset, tempo and meter from the body, the key from a key signature or the notes."""
+    found = _scan(_read(data, source))
+    parts = _choose(found, track, source)
+    ppq = found.ppq
+    if max(found.end, *(e for p in parts for _, e, _ in p.notes)) > MAX_BEATS * ppq:
+        raise BadInput(f"{source}: lasts over {MAX_BEATS} beats: too long to import")
+    notes = sorted(n for p in parts for n in p.notes)
+    steps = grid or _fit_grid(np.array([start for start, _, _ in notes], float), ppq)
+    line = _melody(notes, ppq, steps)
+    header, remarks = _header(found)
+    weights = np.zeros(12)
+    for start, end, pitch in line:
+        weights[pitch % 12] += end - start
+    key_from = "key signature" if found.keys else "estimated"
+    key = _in_effect(found.keys, 0) if found.keys else estimate_key(weights)
+    unit = UNITS // steps
+    tokens: list[Note] = []
+    cursor = 0
+    for start, end, pitch in line:
+        tokens += [Note(None, d, dots, triplet=t) for d, dots, t in _split((start - cursor) * unit)]
+        spelled = spell(pitch, key)
+        pieces = _split((end - start) * unit)
+        tokens += [
+            dataclasses.replace(spelled, duration=d, dots=dots, triplet=t, tie=i < len(pieces) - 1)
+            for i, (d, dots, t) in enumerate(pieces)
+        ]
+        cursor = end
+    step = Fraction(ppq, steps)
+    if abs(found.end - round(found.end / step) * step) <= TOLERANCE * ppq:  # a written end
+        rest = round(found.end / step) - cursor
+        tokens += [Note(None, d, dots, triplet=t) for d, dots, t in _split(max(rest, 0) * unit)]
+    program = parts[0].program
+    if program is None:
+        program = next((p.program for p in found.parts.values() if p.program is not None), None)
+    title = found.names.get(0) or None
+    song = Song(tuple(tokens), name=name, title=title, program=program, key=key, source=source,
+                **header)  # fmt: skip
+    in_parts = sum(len(p.notes) for p in parts)
+    return Imported(
+        song=song,
+        part=_label(found, parts),
+        track=parts[0].track,
+        channels=tuple(sorted(p.channel for p in parts)),
+        asked=track is not None,
+        parts=len(found.parts),
+        drum_notes=found.drum_notes,
+        other_notes=sum(len(p.notes) for p in found.parts.values()) - in_parts,
+        under_notes=in_parts - len(line),
+        kept=len(line),
+        grid=steps,
+        key_from=key_from,
+        notes=tuple(remarks),
+    )
 
 
 def midi_to_song(data: bytes, source: str = "<bytes>", name: str = "song") -> Song:
-    """Read a MIDI file's melody (the top line if it is polyphonic) back into notation."""
-    midi = _read(data, source)
-    sounding, header, song_end = _notes_and_meta(midi, source)
-    if not sounding:
-        raise BadInput(f"{source}: no notes to import")
-    if song_end > MAX_BEATS * GRID:
-        raise BadInput(f"{source}: lasts over {MAX_BEATS} beats: too long to import")
-    line = _top_line(sounding)
-    spelling = _spelling({n.pitch % 12 for n in line})
-    notes: list[Note] = []
-    cursor = 0
-    for n in line:
-        notes += [Note(None, d, dots) for d, dots in _split(n.start - cursor)]
-        letter, alter = spelling[n.pitch % 12]
-        octave = (n.pitch - LETTER_SEMITONES[LETTERS.index(letter)] - alter) // 12 - 1
-        # A note longer than one token can hold sounds for the longest that fits, then rests.
-        (duration, dots), *rest = _split(n.end - n.start)
-        notes.append(Note(letter, duration, dots, octave, alter))
-        notes += [Note(None, d, k) for d, k in rest]
-        cursor = n.end
-    notes += [Note(None, d, dots) for d, dots in _split(song_end - cursor)]
-    return Song(notes=tuple(notes), name=name, source=source, **header)
+    """A MIDI file's melody, as ``import`` reads it with its defaults."""
+    return import_midi(data, source, name).song

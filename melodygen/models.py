@@ -18,7 +18,7 @@ import numpy as np
 
 from melodygen import ngram
 from melodygen.encoding import END, UNKNOWN, Vocabulary, input_table, too_short
-from melodygen.notation import LENGTHS, Song
+from melodygen.notation import LENGTH_CLASSES, Song
 
 DEFAULT_UNITS = 128  # the chapter's Dense and LSTM sizes
 DEFAULT_WINDOW = 4  # the chapter's window_size
@@ -285,10 +285,10 @@ class NGram(Kind):
 
 
 # What a song-rnn reads about a token: a pitch id (a MIDI pitch, or one of the ids below) and a
-# length id (an index into notation.LENGTHS, or one of the four after them).
+# length id (an index into notation.LENGTH_CLASSES, or one of the four after them).
 REST_ID, START_ID, UNKNOWN_ID, NONE_ID = 128, 129, 130, 131  # NONE: no earlier match
 PITCH_IDS = 132
-LENGTH_IDS = len(LENGTHS) + 3  # the lengths, then <start>, <unk> and none
+LENGTH_IDS = len(LENGTH_CLASSES) + 3  # the lengths, then <start>, <unk> and none
 REPEAT_CAP = 16  # a repeat's length is counted up to this many tokens
 REPEAT_WIDTH = 8  # the width of a repeat length's embedding
 
@@ -299,11 +299,11 @@ def factored_inputs(vocab: Vocabulary) -> np.ndarray:
     so a rare (pitch, length) pair shares what the common ones teach."""
     ids = np.zeros((len(vocab) + 2, 2), np.int64)
     for i, note in enumerate(vocab.notes):
-        ids[i] = (REST_ID if note.is_rest else note.midi_pitch), LENGTHS.index(note.beats)
-    ids[len(vocab)] = START_ID, len(LENGTHS)
+        ids[i] = (REST_ID if note.is_rest else note.midi_pitch), note.length_class
+    ids[len(vocab)] = START_ID, len(LENGTH_CLASSES)
     if vocab.unknown is not None:
-        ids[vocab.unknown] = UNKNOWN_ID, len(LENGTHS) + 1
-    ids[len(vocab) + 1] = NONE_ID, len(LENGTHS) + 2
+        ids[vocab.unknown] = UNKNOWN_ID, len(LENGTH_CLASSES) + 1
+    ids[len(vocab) + 1] = NONE_ID, len(LENGTH_CLASSES) + 2
     return ids
 
 

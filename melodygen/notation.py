@@ -7,10 +7,13 @@ is also, note for note, a tinyNotation string.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from melodygen.errors import BadInput
@@ -19,11 +22,13 @@ from melodygen.files import read_bytes
 LETTERS = "cdefgab"  # the chapter's order: the index is the diatonic step within an octave
 LETTER_SEMITONES = (0, 2, 4, 5, 7, 9, 11)  # semitones above C of each letter
 DURATIONS = (1, 2, 4, 8, 16, 32)  # note values: whole, half, quarter, eighth, 16th, 32nd
-DOT_FACTORS = (1.0, 1.5, 1.75)  # length factor for 0, 1 and 2 dots
-LENGTHS = tuple(sorted({4 / d * f for d in DURATIONS for f in DOT_FACTORS}))  # in beats: 18
+DOT_FACTORS = (Fraction(1), Fraction(3, 2), Fraction(7, 4))  # length factor for 0, 1, 2 dots
+TRIPLET = Fraction(2, 3)  # trip{...}: three notes in the time of two
+TIE = "~"  # after a note: it is held into the next, which has the same pitch
+TRIPLET_OPEN, TRIPLET_CLOSE = "trip{", "}"
 ACCIDENTALS = {"##": 2, "#": 1, "--": -2, "-": -1}  # spelling -> semitones
 ALTER_SPELLING = {v: k for k, v in ACCIDENTALS.items()} | {0: ""}
-HEADER_KEYS = ("title", "tempo", "time", "program")
+HEADER_KEYS = ("title", "tempo", "time", "program", "key")
 DIGITS = "0123456789"  # str.isdigit also takes superscripts, which int() rejects
 MAX_NUMERATOR = 255  # a MIDI time signature holds any numerator up to a byte (Essen has 116/4)
 DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
@@ -31,7 +36,25 @@ DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
 CONTROL = {chr(c) for c in range(32)} - {"\t"} | {"\x7f", "\x85", "\u2028", "\u2029"}
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # for people
 MIDDLE_C_OCTAVE = 4  # c (no marks) is C4 = MIDI 60
+FIFTHS = "fcgdaeb"  # the naturals along the line of fifths: f -1, c 0, g 1 ... b 5
 
+
+def spelled(fifths: int) -> tuple[str, int]:
+    """(letter, alter) at a place on the line of fifths: 0 is c, 6 is f#, -2 is b-."""
+    return FIFTHS[(fifths + 1) % 7], (fifths + 1) // 7
+
+
+def _key_name(fifths: int, minor: bool) -> str:
+    letter, alter = spelled(fifths)
+    return (letter if minor else letter.upper()) + ALTER_SPELLING[alter]
+
+
+# Keys as music21 names them (upper case major, lower case minor, "-" a flat) with up to seven
+# sharps or flats, what a MIDI key signature holds; the value is the key signature's sharps
+# (negative: flats).
+KEYS = {_key_name(f + 3 * minor, minor): f for minor in (False, True) for f in range(-7, 8)}
+
+_CONTROL_RUN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SEPARATORS = re.compile(r"[\s,|]+")
 _HEADER = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*:(.*)$")
 
@@ -45,6 +68,8 @@ class Note:
     dots: int = 0  # 0, 1 (x1.5) or 2 (x1.75)
     octave: int = MIDDLE_C_OCTAVE  # scientific octave of the letter: c4 = middle C
     alter: int = 0  # semitones: +1 sharp, -1 flat, +-2 double
+    tie: bool = False  # held into the next note (c4~ c4 sounds as one half note)
+    triplet: bool = False  # in a trip{...} group: two thirds of its written length
 
     def __post_init__(self) -> None:
         if self.letter is not None and self.letter not in LETTERS:
@@ -55,8 +80,8 @@ class Note:
             raise ValueError(f"dots must be 0, 1 or 2, not {self.dots!r}")
         if self.alter not in ALTER_SPELLING:
             raise ValueError(f"alter must be between -2 and 2, not {self.alter!r}")
-        if self.letter is None and (self.octave, self.alter) != (MIDDLE_C_OCTAVE, 0):
-            raise ValueError("a rest has no octave or accidental")
+        if self.letter is None and (self.octave, self.alter, self.tie) != (MIDDLE_C_OCTAVE, 0, 0):
+            raise ValueError("a rest has no octave, accidental or tie")
         if self.letter is not None and not 0 <= self.midi_pitch <= 127:
             raise ValueError(f"pitch {self.midi_pitch} is outside MIDI's 0-127")
 
@@ -73,24 +98,71 @@ class Note:
         return 12 * (self.octave + 1) + LETTER_SEMITONES[step] + self.alter
 
     @property
+    def length(self) -> Fraction:
+        """Length in quarter notes, exactly (a triplet eighth is 1/3)."""
+        return (
+            Fraction(4, self.duration) * DOT_FACTORS[self.dots] * (TRIPLET if self.triplet else 1)
+        )
+
+    @property
     def beats(self) -> float:
-        """Length in quarter notes; exact in binary floating point (all values are dyadic)."""
-        return 4 / self.duration * DOT_FACTORS[self.dots]
+        return float(self.length)
+
+    @property
+    def length_class(self) -> int:
+        """The token's written length (value, dots, triplet, tie) as an index of LENGTH_CLASSES."""
+        return _LENGTH_INDEX[self.duration, self.dots, self.triplet, self.tie]
 
     @property
     def token(self) -> str:
         """The canonical spelling: parse_token(note.token) == note."""
-        tail = f"{self.duration}{'.' * self.dots}"
+        tail = f"{self.duration}{'.' * self.dots}{TIE * self.tie}"
         if self.letter is None:
-            return "r" + tail
-        if self.octave >= MIDDLE_C_OCTAVE:
-            name = self.letter + "'" * (self.octave - MIDDLE_C_OCTAVE)
+            text = "r" + tail
+        elif self.octave >= MIDDLE_C_OCTAVE:
+            text = self.letter + "'" * (self.octave - MIDDLE_C_OCTAVE)
         else:
-            name = self.letter.upper() * (MIDDLE_C_OCTAVE - self.octave)
-        return name + ALTER_SPELLING[self.alter] + tail
+            text = self.letter.upper() * (MIDDLE_C_OCTAVE - self.octave)
+        if self.letter is not None:
+            text += ALTER_SPELLING[self.alter] + tail
+        return TRIPLET_OPEN + text + TRIPLET_CLOSE if self.triplet else text
 
     def __str__(self) -> str:
         return self.token
+
+
+# Every written length a token can have: the plain ones first, shortest first (the order models
+# trained before ties and triplets existed use), then triplets, ties, and tied triplets.
+LENGTH_CLASSES = tuple(
+    (duration, dots, triplet, tie)
+    for triplet, tie in ((False, False), (True, False), (False, True), (True, True))
+    for duration, dots in sorted(
+        itertools.product(DURATIONS, range(3)), key=lambda c: Fraction(4, c[0]) * DOT_FACTORS[c[1]]
+    )
+)
+_LENGTH_INDEX = {c: i for i, c in enumerate(LENGTH_CLASSES)}
+
+
+def spell(pitch: int, key: str | None = None) -> Note:
+    """A quarter note of ``pitch`` spelled for ``key``: white keys natural, each black key as
+    the sharp or the flat that lies in the key's window of the line of fifths (F# minor's c#
+    and g#, A-flat major's d- and g-; a minor key's window leans sharp for its raised 6th and
+    7th, so D minor has c#). No key spells as C major: c# e- f# a- b-."""
+    fifths = KEYS.get(key or "C", 0)
+    low = fifths - 2 if key and key.islower() else fifths - 4  # minor keys raise 6th and 7th
+    pc = pitch % 12
+    if pc in LETTER_SEMITONES:
+        letter, alter = LETTERS[LETTER_SEMITONES.index(pc)], 0
+    else:
+        sharp = fifths_of(LETTERS[LETTER_SEMITONES.index(pc - 1)], 1)
+        letter, alter = spelled(sharp if sharp < low + 12 else sharp - 12)
+    octave = (pitch - LETTER_SEMITONES[LETTERS.index(letter)] - alter) // 12 - 1
+    return Note(letter, 4, 0, octave, alter)
+
+
+def fifths_of(letter: str, alter: int) -> int:
+    """A spelling's place on the line of fifths: c 0, g 1, f -1, b- -2, f# 6."""
+    return FIFTHS.index(letter) - 1 + 7 * alter
 
 
 @dataclass(frozen=True)
@@ -103,6 +175,7 @@ class Song:
     tempo: float | None = None  # quarter notes per minute
     time: tuple[int, int] | None = None  # time signature, e.g. (2, 4)
     program: int | None = None  # General MIDI program 0-127
+    key: str | None = None  # a name of KEYS: "G", "f#" (minor), "E-"
     source: str = field(default="<string>", compare=False)  # where it was read from, for errors
 
     def __post_init__(self) -> None:
@@ -129,7 +202,23 @@ class TokenError(ValueError):
 
 @functools.lru_cache(maxsize=4096)  # songs repeat a few hundred tokens: parse each once
 def parse_token(text: str) -> Note:
-    """Parse one token such as ``g8``, ``C#4``, ``b'-8.`` or ``r4``; TokenError if it is not."""
+    """Parse one token such as ``g8``, ``C#4``, ``b'-8.``, ``r4``, ``c4~`` or ``trip{c8}``;
+    TokenError if it is not."""
+    if text.startswith(TRIPLET_OPEN) and text.endswith(TRIPLET_CLOSE):
+        try:
+            note = parse_token(text[len(TRIPLET_OPEN) : -len(TRIPLET_CLOSE)])
+        except TokenError as e:
+            raise TokenError(str(e), e.offset + len(TRIPLET_OPEN)) from None
+        if note.triplet:
+            raise TokenError("triplets do not nest", len(TRIPLET_OPEN))
+        return dataclasses.replace(note, triplet=True)
+    if text.endswith(TIE) and len(text) > 1:
+        note = parse_token(text[:-1])
+        if note.is_rest:
+            raise TokenError("a rest cannot be tied (~ holds a note into the next)", len(text) - 1)
+        if note.tie or note.triplet:
+            raise TokenError("unexpected '~'", len(text) - 1)
+        return dataclasses.replace(note, tie=True)
     if not text:
         raise TokenError("empty token")
     i = 0
@@ -197,6 +286,12 @@ def parse_token(text: str) -> Note:
         raise TokenError(str(e)) from None
 
 
+def one_line(text: str, limit: int = 200) -> str:
+    """Text from elsewhere (a MIDI track name, a score's title) as a title can hold it: control
+    characters, C1's too, become spaces; runs of space become one."""
+    return " ".join(_CONTROL_RUN.sub(" ", text).split())[:limit]
+
+
 def check_header(key: str, value: object) -> None:
     """A header value as a Song holds it; ValueError naming the value and what was expected."""
     if key == "title":
@@ -219,6 +314,15 @@ def check_header(key: str, value: object) -> None:
     elif key == "program":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 127:
             raise ValueError(f"program must be a General MIDI program number 0-127, not {value!r}")
+    elif key == "key":
+        if value not in KEYS:
+            hint = ""
+            if isinstance(value, str) and value[1:] in ("b", "B") and value[0].lower() in LETTERS:
+                hint = f" (flats are written with '-': {value[0]}-)"
+            raise ValueError(
+                f"key must be a key such as G, E- (major) or f#, b- (minor) with at most seven "
+                f"sharps or flats, not {value!r:.40}{hint}"
+            )
     else:
         raise ValueError(f"unknown header key {key!r} (expected one of: {', '.join(HEADER_KEYS)})")
 
@@ -250,6 +354,7 @@ def parse_song(text: str, source: str = "<string>", name: str | None = None) -> 
         text = text[1:]
     notes: list[Note] = []
     header: dict[str, object] = {}
+    group: str | None = None  # where the open trip{ group began
     # Lines end at \n only (as editors count them), not at the other breaks splitlines knows.
     for lineno, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
         m = _HEADER.match(line)
@@ -277,12 +382,31 @@ def parse_song(text: str, source: str = "<string>", name: str | None = None) -> 
                     f"{source}:{lineno}:{column}: header line {line.strip()!r} must come "
                     "before the first note"
                 )
-            try:
-                notes.append(parse_token(token))
-            except TokenError as e:
-                raise BadInput(
-                    f"{source}:{lineno}:{column + e.offset}: bad token {token!r}: {e}"
-                ) from None
+            # trip{c8 d8 e8}: a group opens and closes around tokens
+            opens = token.startswith(TRIPLET_OPEN)
+            if group and token.removeprefix(TRIPLET_OPEN * opens).startswith(TRIPLET_OPEN):
+                opens = True
+            if opens and group:
+                raise BadInput(f"{source}:{lineno}:{column}: triplets do not nest ({token!r})")
+            if opens:
+                group = f"{lineno}:{column}"
+                token, column = token[len(TRIPLET_OPEN) :], column + len(TRIPLET_OPEN)
+            closes = token.endswith(TRIPLET_CLOSE)
+            if closes and not group:
+                raise BadInput(f"{source}:{lineno}:{column}: '}}' closes no trip{{ group")
+            token = token.removesuffix(TRIPLET_CLOSE)
+            if token:
+                try:
+                    note = parse_token(token)
+                except TokenError as e:
+                    raise BadInput(
+                        f"{source}:{lineno}:{column + e.offset}: bad token {token!r}: {e}"
+                    ) from None
+                notes.append(dataclasses.replace(note, triplet=True) if group else note)
+            if closes:
+                group = None
+    if group:
+        raise BadInput(f"{source}:{group}: trip{{ is never closed with '}}'")
     return Song(
         notes=tuple(notes),
         name=name or "song",
@@ -313,7 +437,8 @@ def read_song(path: str | os.PathLike[str]) -> Song:
 
 
 def format_song(song: Song, bars_per_line: int = 4) -> str:
-    """Song text with its header, a ``|`` at each bar line that falls between notes."""
+    """Song text with its header, a ``|`` at each bar line that falls between notes, and each
+    run of triplet notes within a bar in one ``trip{...}`` group."""
     lines = []
     if song.title is not None:
         lines.append(f"title: {song.title}")
@@ -321,16 +446,26 @@ def format_song(song: Song, bars_per_line: int = 4) -> str:
         lines.append(f"tempo: {song.tempo:g}")
     if song.time is not None:
         lines.append(f"time: {song.time[0]}/{song.time[1]}")
+    if song.key is not None:
+        lines.append(f"key: {song.key}")
     if song.program is not None:
         lines.append(f"program: {song.program}")
     numerator, denominator = song.time or (4, 4)
-    bar_beats = numerator * 4 / denominator
+    bar = Fraction(4 * numerator, denominator)
     line: list[str] = []
-    beats = 0.0
-    for note in song.notes:
-        line.append(note.token)
-        beats += note.beats
-        bars, within = divmod(beats, bar_beats)
+    beats = Fraction(0)
+    for i, note in enumerate(song.notes):
+        text = note.token
+        if note.triplet:  # one group for the run: trip{ on its first note, } on its last
+            text = text.removeprefix(TRIPLET_OPEN).removesuffix(TRIPLET_CLOSE)
+            if i == 0 or not song.notes[i - 1].triplet or beats % bar == 0:
+                text = TRIPLET_OPEN + text
+        beats += note.length
+        bars, within = divmod(beats, bar)
+        last = i + 1 == len(song.notes)
+        if note.triplet and (last or not song.notes[i + 1].triplet or within == 0):
+            text += TRIPLET_CLOSE
+        line.append(text)
         if within == 0 and bars % bars_per_line == 0:
             lines.append(" ".join(line))
             line = []

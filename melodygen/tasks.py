@@ -23,7 +23,6 @@ from melodygen.files import (
     atomic_directory,
     check_directory_target,
     check_file_target,
-    read_bytes,
     write_atomic,
 )
 from melodygen.generation import Copied, CopyIndex, Limits, Sampling, draw
@@ -428,11 +427,21 @@ def _write_song(
     return written, problem
 
 
-def import_midi(midi_path: Path, out: Path, force: bool = False) -> Song:
+def import_song(
+    path: Path, out: Path, force: bool = False, track: str | None = None, grid: int | None = None
+) -> midi.Imported:
+    """A MIDI, ABC or MusicXML file's melody written as a song file; what was kept and left
+    out is in the result's summary."""
     check_output(out, (".txt",), overwrite=force)
-    song = midi.midi_to_song(read_bytes(midi_path, "MIDI file"), str(midi_path), midi_path.stem)
-    write_atomic(out, notation.format_song(song))
-    return song
+    if grid is not None and grid not in midi.GRID_VALUES:
+        values = ", ".join(map(str, sorted(midi.GRID_VALUES)))
+        raise BadInput(
+            f"grid must be one of {values} (16: sixteenths, 12: triplet eighths)", "grid"
+        )
+    steps = None if grid is None else midi.GRID_VALUES[grid]
+    imported = corpus.import_file(path, track, steps)
+    write_atomic(out, notation.format_song(imported.song))
+    return imported
 
 
 def write_corpus(

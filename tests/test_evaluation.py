@@ -11,7 +11,7 @@ import pytest
 from conftest import NABIYA
 from melodygen.encoding import SOUNDS, Vocabulary
 from melodygen.evaluation import evaluate
-from melodygen.notation import parse_song, read_song
+from melodygen.notation import LENGTH_CLASSES, parse_song, read_song
 
 
 class Fixed:
@@ -41,7 +41,8 @@ def test_measures_by_hand():
     pitch = [-math.log2((0.4 + unknown / 129) / notes), -math.log2((unknown / 129) / notes)]
     assert m.pitch_bits_per_note == pytest.approx(np.mean(pitch))
     sounds = 0.7 + unknown  # <end> has no length
-    quarter, eighth = (0.6 + unknown / 18) / sounds, (0.1 + unknown / 18) / sounds
+    lengths = len(LENGTH_CLASSES)  # <unk> stands for every written length
+    quarter, eighth = (0.6 + unknown / lengths) / sounds, (0.1 + unknown / lengths) / sounds
     assert m.duration_bits_per_token == pytest.approx(
         np.mean([-math.log2(eighth), -math.log2(quarter), -math.log2(quarter)])
     )

@@ -132,15 +132,24 @@ def test_import_snaps_to_the_nearest_thirty_second():
     assert midi_to_song(data).tokens == ["c4", "d8", "e8"]
 
 
-def test_import_odd_lengths_become_the_longest_token_then_rests():
-    # 5/8 of a beat: an eighth then a 32nd rest; 9 beats: a double-dotted whole, then rest
-    data = build_midi([(0, 60, 60), (60, 60 + 9 * 96, 62)], ppq=96)
-    assert midi_to_song(data).tokens == ["c8", "r32", "d1..", "r2"]
+def test_notes_longer_than_a_token_are_tied_not_cut():
+    # defect 5: 5/8 of a beat, 9 beats, 5 beats and 1.25 beats are held whole, as tied tokens
+    lengths = [60, 9 * 96, 5 * 96, 120]
+    starts = [sum(lengths[:i]) for i in range(len(lengths))]
+    data = build_midi(
+        [(s, s + n, 60 + 2 * i) for i, (s, n) in enumerate(zip(starts, lengths, strict=True))]
+    )
+    song = midi_to_song(data)
+    assert song.tokens == ["c8~", "c32", "d1..~", "d2", "e1~", "e4", "f#4~", "f#16"]
+    pm = read_back(song_to_midi(song))
+    assert [n.end - n.start for n in pm.instruments[0].notes] == pytest.approx(
+        [n / 96 * 0.4 for n in lengths]  # 150 bpm: 0.4 s a beat
+    )
 
 
-def test_polyphony_keeps_the_top_line():
-    # a C major chord; a melody over a held bass note (dropped: it starts under the melody);
-    # a low note under a long high one (dropped), then a low note once the high one ends
+def test_polyphony_keeps_the_highest_note_of_each_onset():
+    # a C major chord; a melody over a held bass note (dropped: it starts with a higher one);
+    # a low note starting under a long high one ends it: the melody is chosen per onset
     data = build_midi(
         [
             (0, 96, 60),
@@ -154,7 +163,7 @@ def test_polyphony_keeps_the_top_line():
             (672, 768, 50),
         ]
     )
-    assert midi_to_song(data).tokens == ["g4", "c'4", "d'4", "r2", "g'2", "D4"]
+    assert midi_to_song(data).tokens == ["g4", "c'4", "d'4", "r2", "g'4", "D4", "D4"]
 
 
 def test_drums_are_ignored():

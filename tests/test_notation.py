@@ -124,7 +124,8 @@ def test_header_may_follow_comments_and_blank_lines():
     [
         ("g8 e8\nc4 d4\nc4 h4 d4", "x.txt:3:4:", "unknown pitch letter 'h'"),
         ("g8\n  c3", "x.txt:2:4:", "duration 3"),
-        ("key: C\ng8", "x.txt:1:1:", "unknown header key 'key'"),
+        ("mode: C\ng8", "x.txt:1:1:", "unknown header key 'mode'"),
+        ("key: Bb\ng8", "x.txt:1:5:", "(flats are written with '-': B-)"),
         ("tempo: fast\ng8", "x.txt:1:7:", "tempo must be a number"),
         ("tempo: 0\ng8", "x.txt:1:7:", "between 1 and 1000"),
         ("time: 3/5\ng8", "x.txt:1:6:", "time signature"),

@@ -36,7 +36,7 @@ SONG_CASES = {
     "unknown token": (b"g8 e8\n\nc4 h4\n", "bad.txt:3:4: bad token 'h4': unknown pitch letter"),
     "duration 3": (b"g8 c3", "bad.txt:1:5: bad token 'c3': duration 3 is not allowed"),
     "duration 5": (b"g8\nc5", "bad.txt:2:2: bad token 'c5': duration 5 is not allowed"),
-    "bad header key": (b"key: C\ng8", "bad.txt:1:1: unknown header key 'key'"),
+    "bad header key": (b"mode: C\ng8", "bad.txt:1:1: unknown header key 'mode'"),
     "bad header value": (b"time: 3/5\ng8", "bad.txt:1:6: time must be a time signature"),
     "not UTF-8": ("g8 e8 # café".encode("latin-1"), "bad.txt:1:12: not UTF-8"),
     "not UTF-8 after UTF-8": ("# ü\ng8 # é".encode() + b"\xff", "bad.txt:2:7: not UTF-8"),
