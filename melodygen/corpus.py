@@ -9,6 +9,7 @@ import os
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from melodygen import midi, notation
@@ -51,15 +52,20 @@ def import_file(path: Path, track: str | None = None, grid: int | None = None) -
     if path.suffix.lower() not in SCORE_SUFFIXES:
         data = read_bytes(path, "MIDI file")
         return midi.import_midi(data, str(path), path.stem, track, grid)
-    data, title = _score_midi(path)
+    data, title, length = _score_midi(path)
     imported = midi.import_midi(data, str(path), path.stem, track, grid)
-    song = dataclasses.replace(imported.song, title=title or imported.song.title)
+    notes = list(imported.song.notes)
+    while notes and notes[-1].is_rest and sum(n.length for n in notes[:-1]) >= length:
+        notes.pop()  # the silence music21 writes after a score's end
+    song = dataclasses.replace(
+        imported.song, notes=tuple(notes), title=title or imported.song.title
+    )
     return dataclasses.replace(imported, song=song)
 
 
-def _score_midi(path: Path) -> tuple[bytes, str | None]:
-    """An ABC or MusicXML file as MIDI bytes (its first tune when it holds several), and its
-    title."""
+def _score_midi(path: Path) -> tuple[bytes, str | None, Fraction]:
+    """An ABC or MusicXML file as MIDI bytes (its first tune when it holds several), its
+    title, and its length in beats."""
     read_bytes(path, "score")  # the same errors as any other file that is missing or a folder
     try:
         from music21 import converter, stream
@@ -73,11 +79,12 @@ def _score_midi(path: Path) -> tuple[bytes, str | None]:
         if isinstance(score, stream.Opus):
             score = score.scores[0]
         title = score.metadata.title if score.metadata else None
+        length = Fraction(score.highestTime)
         data = translate.streamToMidiFile(score).writestr()
     except Exception as e:  # music21 raises many kinds on files it cannot read
         reason = " ".join(str(e).split())[:120] or type(e).__name__
         raise BadInput(f"{path}: not a score music21 can read ({reason})") from None
-    return data, notation.one_line(title) if title else None
+    return data, notation.one_line(title) if title else None, length
 
 
 def _files(directory: Path) -> list[Path]:

@@ -49,6 +49,7 @@ MAX_BEATS = 100_000  # longer is no melody but a broken or hostile file: refuse,
 GRIDS = (1, 2, 3, 4, 6, 8, 12)
 GRID_FIT = 0.99  # a grid fits when this share of the onsets lies within the tolerance of it
 TOLERANCE = 1 / 48  # of a beat: how far a played onset may be from the grid (10 ticks at 480)
+HELD = Fraction(3, 4)  # a played note is held at least this share of its written length
 LEGATO_GAP = Fraction(1, 4)  # a played note ending this share of its span early is held on
 UNITS = 24  # per beat: every grid's step, and every plain or triplet token length, is whole units
 MELODY_WORDS = re.compile(r"melod|vocal|voice|lead|solo|sing|sopran|tune|theme|right", re.I)
@@ -384,7 +385,7 @@ def _choose(found: _File, track: str | None, source: str) -> list[_Part]:
             wanted = {t for t in tracks if track.lower() in found.names.get(t, "").lower()}
         if len(wanted) != 1 or not wanted & set(tracks):
             why = "matches several tracks" if len(wanted) > 1 else "is no track with notes"
-            raise BadInput(f"{source}: {track!r} {why} (tracks with notes: {listed})", "track")
+            raise BadInput(f"{track!r} {why} (tracks with notes: {listed})", "track")
         return [p for p in parts if p.track in wanted]
     busiest = max(len(p.notes) for p in parts)
 
@@ -413,9 +414,10 @@ def _fit_grid(onsets: np.ndarray, ppq: int) -> int:
 
 def _melody(notes: Sequence[tuple[int, int, int]], ppq: int, steps: int):
     """(onset, end, pitch) in grid steps: the highest note at each onset, sounding until the
-    next one starts; a played note released a little early (a gap under a grid step, or under a
-    quarter of its span when its end is off the grid) is held to the next onset, while a gap
-    written on the grid stays a rest."""
+    next one starts. A played note released a little early (a gap under a grid step, or under
+    a quarter of its span when its end is off the grid) is held to the next onset; a gap
+    written on the grid stays a rest; a played note before a rest ends where it was written
+    to (``_written_end``)."""
     step = Fraction(ppq, steps)
     tolerance = TOLERANCE * ppq
 
@@ -430,14 +432,34 @@ def _melody(notes: Sequence[tuple[int, int, int]], ppq: int, steps: int):
     line = []
     for k, following in zip(onsets, [*onsets[1:], None], strict=True):
         pitch, end = top[k]
-        if following is None:
-            line.append((k, max(k + 1, snap(end)), pitch))
-            continue
-        gap = following * step - end
-        off_grid = abs(end - snap(end) * step) > tolerance
-        legato = gap < step or (off_grid and gap <= (following - k) * step * LEGATO_GAP)
-        line.append((k, following if legato else min(max(k + 1, snap(end)), following), pitch))
+        on_grid = abs(end - snap(end) * step) <= tolerance
+        if following is not None:
+            gap = following * step - end
+            if gap < step or (not on_grid and gap <= (following - k) * step * LEGATO_GAP):
+                line.append((k, following, pitch))
+                continue
+        if on_grid:
+            written = max(k + 1, snap(end))
+        else:
+            written = _written_end(k, end / step, following, steps)
+        line.append((k, written if following is None else min(written, following), pitch))
     return line
+
+
+def _written_end(onset: int, end: Fraction, limit: int | None, steps: int) -> int:
+    """The grid point a note played from ``onset`` to ``end`` (in grid steps) was written to
+    end at: the coarsest (a bar of four beats, two beats, a beat, then finer) between where
+    it was released and where it would be if held for HELD of its written length."""
+    low = max(onset + 1, -(-(end - Fraction(TOLERANCE) * steps) // 1))
+    high = onset + (end - onset) / HELD
+    if limit is not None:
+        high = min(high, limit)
+    sizes = [4 * steps, 2 * steps] + [d for d in range(steps, 0, -1) if steps % d == 0]
+    for size in sizes:
+        point = -(-low // size) * size
+        if point <= high:
+            return int(point)
+    return max(onset + 1, round(end))
 
 
 # Each token length import writes, in UNITS: plain values (dotted where whole units) and

@@ -436,7 +436,7 @@ def import_song(
     if grid is not None and grid not in midi.GRID_VALUES:
         values = ", ".join(map(str, sorted(midi.GRID_VALUES)))
         raise BadInput(
-            f"grid must be one of {values} (16: sixteenths, 12: triplet eighths)", "grid"
+            f"must be one of {values} (16: sixteenths, 12: triplet eighths)", "grid"
         )
     steps = None if grid is None else midi.GRID_VALUES[grid]
     imported = corpus.import_file(path, track, steps)

@@ -11,6 +11,7 @@ from melodygen import corpus
 from melodygen.errors import MelodygenError
 from melodygen.notation import (
     DURATIONS,
+    KEYS,
     LETTERS,
     Note,
     TokenError,
@@ -46,6 +47,10 @@ TOKENS = {
     "r4": (None, 1.0),
     "r8.": (None, 0.75),
     "r1..": (None, 7.0),
+    "c4~": (60, 1.0),  # tied into the next note
+    "trip{c8}": (60, 1 / 3),  # one note of a triplet group
+    "trip{e4}": (64, 2 / 3),
+    "trip{r16}": (None, 1 / 6),
 }
 
 
@@ -89,6 +94,9 @@ def test_chapter_codes_match_the_chapter():
         ("CD4", 1, "expected a duration"),
         ("g''''''4", 0, "outside MIDI"),
         ("R4", 0, "unknown pitch letter"),
+        ("r4~", 2, "a rest cannot be tied"),
+        ("c4~~", 3, "unexpected '~'"),
+        ("trip{c3}", 6, "duration 3"),
     ],
 )
 def test_bad_tokens_say_where_and_what(token, offset, fragment):
@@ -192,9 +200,15 @@ notes = st.builds(
     dots=st.integers(0, 2),
     octave=st.integers(0, 8),
     alter=st.integers(-2, 2),
+    tie=st.booleans(),
+    triplet=st.booleans(),
 )
 rests = st.builds(
-    Note, letter=st.none(), duration=st.sampled_from(DURATIONS), dots=st.integers(0, 2)
+    Note,
+    letter=st.none(),
+    duration=st.sampled_from(DURATIONS),
+    dots=st.integers(0, 2),
+    triplet=st.booleans(),
 )
 
 
@@ -206,11 +220,13 @@ def test_format_then_parse_is_the_identity(note):
 @given(
     st.lists(st.one_of(notes, rests), min_size=1, max_size=40),
     st.sampled_from([(2, 4), (3, 4), (6, 8), None]),
+    st.sampled_from([None, *KEYS]),
 )
-def test_format_song_then_parse_song_is_the_identity(notes_, time):
+def test_format_song_then_parse_song_is_the_identity(notes_, time, key):
     from melodygen.notation import Song
 
-    song = Song(tuple(notes_), title="t", tempo=90.0, time=time, program=5)
+    song = Song(tuple(notes_), title="t", tempo=90.0, time=time, program=5, key=key)
     again = parse_song(format_song(song))
     assert again.notes == song.notes
     assert (again.title, again.tempo, again.time, again.program) == ("t", 90.0, time, 5)
+    assert again.key == key
