@@ -66,10 +66,13 @@ def loss_plot(curves: Mapping[str, Mapping[str, Sequence[float]]], title: str) -
 GAP = 0.15  # beats left blank at the end of each note, so repeated notes show as separate bars
 
 
-def _note(ax, onset: float, beats: float, pitch: int, height: float, **style) -> None:
+def _note(
+    ax, onset: float, beats: float, pitch: int, height: float, held: bool = False, **style
+) -> None:
+    """One bar; ``held`` (tied into the next note) draws it to its end, joining the next."""
     from matplotlib.patches import Rectangle
 
-    width = max(beats - GAP, beats / 2)
+    width = beats if held else max(beats - GAP, beats / 2)
     ax.add_patch(Rectangle((onset, pitch - height / 2), width, height, linewidth=0, **style))
 
 
@@ -131,7 +134,11 @@ def prediction_figure(
 
 def piano_roll(song: Song, seed: int, title: str) -> bytes:
     """The song as a piano roll: the first ``seed`` notes (the user's) in grey, the rest in
-    blue, a line at every bar of the song's meter, every used pitch named."""
+    blue, a line at every bar of the song's meter, every used pitch named, tied notes joined."""
+    return _png(piano_roll_figure(song, seed, title))
+
+
+def piano_roll_figure(song: Song, seed: int, title: str):
     plt = _pyplot()
     numerator, denominator = song.time or (4, 4)
     bar = numerator * 4 / denominator
@@ -142,9 +149,10 @@ def piano_roll(song: Song, seed: int, title: str) -> bytes:
     onset = 0.0
     for i, note in enumerate(song.notes):
         if not note.is_rest:
-            _note(
-                ax, onset, note.beats, note.midi_pitch, 0.7, color="0.6" if i < seed else "#1f77b4"
-            )
+            following = song.notes[i + 1] if i + 1 < len(song.notes) else None
+            held = note.tie and following is not None and following.midi_pitch == note.midi_pitch
+            color = "0.6" if i < seed else "#1f77b4"
+            _note(ax, onset, note.beats, note.midi_pitch, 0.7, held, color=color)
         onset += note.beats
     for line in np.arange(0, total + 1e-9, bar):
         ax.axvline(line, color="0.75", linewidth=0.8, zorder=0)
@@ -154,4 +162,4 @@ def piano_roll(song: Song, seed: int, title: str) -> bytes:
     _label_pitches(ax, pitches)
     ax.set_title(title + (f": seed in grey, {len(song.notes) - seed} notes added" if seed else ""))
     fig.tight_layout()
-    return _png(fig)
+    return fig

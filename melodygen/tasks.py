@@ -435,9 +435,7 @@ def import_song(
     check_output(out, (".txt",), overwrite=force)
     if grid is not None and grid not in midi.GRID_VALUES:
         values = ", ".join(map(str, sorted(midi.GRID_VALUES)))
-        raise BadInput(
-            f"must be one of {values} (16: sixteenths, 12: triplet eighths)", "grid"
-        )
+        raise BadInput(f"must be one of {values} (16: sixteenths, 12: triplet eighths)", "grid")
     steps = None if grid is None else midi.GRID_VALUES[grid]
     imported = corpus.import_file(path, track, steps)
     write_atomic(out, notation.format_song(imported.song))

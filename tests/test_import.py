@@ -295,3 +295,9 @@ def test_abc_and_musicxml_import_through_music21(tmp_path):
     (tmp_path / "broken.abc").write_text("X:1\nK:\n(((")
     with pytest.raises(MelodygenError, match=r"broken\.abc"):
         corpus.import_file(tmp_path / "broken.abc")
+    # train reads them in directories, skipping what cannot be read and saying why
+    read = corpus.read([tmp_path])
+    assert sorted(song.name for song in read.songs) == ["tune", "waltz"]
+    assert [(skip.path, "no notes" in skip.reason) for skip in read.skipped] == [
+        (str(tmp_path / "broken.abc"), True)
+    ]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from conftest import CHAPTER_SEQ
 from melodygen import plots
+from melodygen.notation import parse_song
 
 
 def test_piano_roll_labels_every_used_pitch_and_separates_repeated_notes():
@@ -24,3 +27,12 @@ def test_piano_roll_labels_every_used_pitch_and_separates_repeated_notes():
             assert x1 + w1 < x2 - 0.1
     assert "1 of 8 wrong" in ax.get_title()
     assert plots._png(fig)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_piano_roll_joins_tied_notes():
+    song = parse_song("c4~ c4 c4 trip{d8~ d8} e4")
+    ax = plots.piano_roll_figure(song, 0, "ties").axes[0]
+    bars = sorted((p.get_x(), p.get_x() + p.get_width()) for p in ax.patches)
+    assert bars[0][1] == bars[1][0]  # c4~ c4: one sounding note, drawn joined
+    assert bars[1][1] < bars[2][0] - 0.1  # the next c4 is struck again: a gap
+    assert bars[3][1] == pytest.approx(bars[4][0])  # a tie inside a triplet
