@@ -10,6 +10,7 @@ For every file it checks what issue 12 asks:
 
     python benchmarks/midi_import.py                 # music21's MIDI files
     python benchmarks/midi_import.py more/*.mid      # and others
+    python benchmarks/midi_import.py --abc2midi 300  # and 300 Essen tunes written by abc2midi
 
 Prints one row per file and the share of notes kept over all of them; exits 1 below 99%.
 """
@@ -19,6 +20,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +44,28 @@ def music21_files() -> list[Path]:
         sys.exit('music21 is not installed: pip install -e ".[corpus]"')
     root = Path(spec.origin).parent
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in midi.SUFFIXES)
+
+
+def abc2midi_files(count: int, work: Path) -> list[Path]:
+    """``count`` tunes of music21's Essen ABC files, spread over all of them, written as MIDI
+    by abc2midi (Debian's abcmidi), an independent MIDI writer."""
+    from music21 import common
+
+    if not shutil.which("abc2midi"):
+        sys.exit("abc2midi is not installed: apt-get install abcmidi")
+    tunes = [
+        (path, number)
+        for path in sorted((common.getCorpusFilePath() / "essenFolksong").glob("*.abc"))
+        for number in re.findall(r"^X:\s*(\d+)", path.read_text(encoding="latin-1"), re.M)
+    ]
+    chosen = tunes[:: max(1, len(tunes) // count)][:count]
+    out = []
+    for path, number in chosen:
+        target = work / f"{path.stem}-{int(number):04d}.mid"
+        subprocess.run(["abc2midi", str(path), number, "-o", str(target)], capture_output=True)
+        if target.exists():
+            out.append(target)
+    return out
 
 
 def cli_import(path: Path, out: Path) -> tuple[int, list[str]]:
@@ -103,11 +128,17 @@ def kept_notes(reference, imported, step: float) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("files", nargs="*", type=Path, help="more MIDI files")
+    parser.add_argument("--abc2midi", type=int, default=0, metavar="N",
+                        help="add N Essen tunes written as MIDI by abc2midi")  # fmt: skip
     args = parser.parse_args()
-    files = music21_files() + args.files
     total = kept = failures = 0
-    print(f"{'file':28} {'exit':>4} {'notes':>6} {'kept':>6} {'share':>7} {'grid':>13}  round trip")
     with tempfile.TemporaryDirectory() as tmp:
+        files = music21_files() + args.files
+        if args.abc2midi:
+            (Path(tmp) / "abc2midi").mkdir()
+            files += abc2midi_files(args.abc2midi, Path(tmp) / "abc2midi")
+        header = f"{'file':28} {'exit':>4} {'notes':>6} {'kept':>6} {'share':>7} {'grid':>13}"
+        print(header + "  round trip")
         for path in files:
             status, lines = cli_import(path, Path(tmp) / "out.txt")
             one_line = status in (0, 2) and len(lines) == 1

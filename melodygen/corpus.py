@@ -40,10 +40,13 @@ class Corpus:
 
 
 def read_file(path: Path) -> Song:
-    """One song file, or a MIDI, ABC or MusicXML file imported as ``melodygen import`` does."""
+    """One song file, or a MIDI, ABC or MusicXML file imported as ``melodygen import`` does,
+    with its tied notes as models learn them (notation.merge_ties)."""
     if path.suffix.lower() in midi.SUFFIXES + SCORE_SUFFIXES:
-        return import_file(path).song
-    return notation.read_song(path)
+        song = import_file(path).song
+    else:
+        song = notation.read_song(path)
+    return dataclasses.replace(song, notes=notation.merge_ties(song.notes))
 
 
 def import_file(path: Path, track: str | None = None, grid: int | None = None) -> midi.Imported:

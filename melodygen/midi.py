@@ -9,9 +9,7 @@ at each onset, keeps legato and played lines whole, and spells black keys from t
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import difflib
-import functools
 import io
 import re
 from collections.abc import Sequence
@@ -24,15 +22,16 @@ import numpy as np
 from melodygen.errors import BadInput
 from melodygen.notation import (
     ACCIDENTALS,
-    DURATIONS,
     KEYS,
     LETTER_SEMITONES,
     LETTERS,
+    REST,
     Note,
     Song,
     header_value,
     one_line,
     spell,
+    write_length,
 )
 
 SUFFIXES = (".mid", ".midi")  # what melodygen reads and writes as MIDI
@@ -45,13 +44,13 @@ CHANNEL = 0
 DRUM_CHANNEL = 9  # General MIDI percussion: never a melody
 MAX_BEATS = 100_000  # longer is no melody but a broken or hostile file: refuse, don't allocate
 # Grids import can snap onsets to, in steps per beat, coarsest first: quarters, eighths,
-# triplet eighths, sixteenths, triplet sixteenths, thirty-seconds, triplet thirty-seconds.
+# triplet eighths, sixteenths, triplet sixteenths, thirty-seconds, triplet thirty-seconds
+# (each divides notation.LENGTH_UNITS, so any length on them has tokens).
 GRIDS = (1, 2, 3, 4, 6, 8, 12)
 GRID_FIT = 0.99  # a grid fits when this share of the onsets lies within the tolerance of it
 TOLERANCE = 1 / 48  # of a beat: how far a played onset may be from the grid (10 ticks at 480)
 HELD = Fraction(3, 4)  # a played note is held at least this share of its written length
 LEGATO_GAP = Fraction(1, 4)  # a played note ending this share of its span early is held on
-UNITS = 24  # per beat: every grid's step, and every plain or triplet token length, is whole units
 MELODY_WORDS = re.compile(r"melod|vocal|voice|lead|solo|sing|sopran|tune|theme|right", re.I)
 
 
@@ -335,7 +334,7 @@ def _scan(midi: mido.MidiFile) -> _File:
             elif msg.type == "time_signature":
                 found.times[now] = (msg.numerator, msg.denominator)
             elif msg.type == "key_signature" and _notation_key(msg.key):
-                found.keys.setdefault(now, _notation_key(msg.key))
+                found.keys[now] = _notation_key(msg.key)
             elif msg.type == "track_name" and number not in found.names:
                 found.names[number] = _text(msg.name)
             elif msg.type == "program_change":
@@ -462,48 +461,6 @@ def _written_end(onset: int, end: Fraction, limit: int | None, steps: int) -> in
     return max(onset + 1, round(end))
 
 
-# Each token length import writes, in UNITS: plain values (dotted where whole units) and
-# undotted triplets (a dotted triplet is as long as a plain note).
-_PIECES = sorted(
-    (
-        (int(n.length * UNITS), n.duration, n.dots, n.triplet)
-        for n in (
-            Note(None, d, dots, triplet=t)
-            for d in DURATIONS
-            for dots in range(3)
-            for t in (False, True)
-            if not (t and dots)
-        )
-        if (n.length * UNITS).denominator == 1
-    ),
-    reverse=True,
-)
-_DIRECT = 6 * 4 * UNITS  # longer lengths start with whole notes until this is left
-
-
-@functools.cache
-def _split(units: int) -> tuple[tuple[int, int, bool], ...]:
-    """(duration, dots, triplet) of the tokens that add up to ``units``: the fewest, then the
-    fewest triplets, then the longest first; the same length always splits the same way."""
-    if units > _DIRECT:
-        return (_PIECES[0][1:], *_split(units - _PIECES[0][0]))
-    best: list[tuple | None] = [()] + [None] * units
-    for n in range(1, units + 1):
-        options = [
-            (*best[n - length], (length, d, dots, t))
-            for length, d, dots, t in _PIECES
-            if length <= n and best[n - length] is not None
-        ]
-        if options:
-            best[n] = min(
-                (tuple(sorted(o, reverse=True)) for o in options),
-                key=lambda o: (len(o), sum(p[3] for p in o), [-p[0] for p in o]),
-            )
-    if best[units] is None:
-        raise ValueError(f"no tokens add up to {units}/{UNITS} of a beat")
-    return tuple(p[1:] for p in best[units])
-
-
 _KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
@@ -536,8 +493,8 @@ def _in_effect(events: dict[int, object], tick: int):
 
 
 def _header(found: _File) -> tuple[dict, list[str]]:
-    """Tempo and meter as the song's header: those in effect where the body starts (after a
-    pickup bar: a first bar shorter than the meter that follows it), and the changes later in
+    """Tempo, meter and key as the song's header: those in effect where the body starts (after
+    a pickup bar: a first bar shorter than the meter that follows it), and the changes later in
     the piece that one header cannot hold."""
     ppq, body, notes = found.ppq, 0, []
     times = sorted(found.times.items())
@@ -550,12 +507,13 @@ def _header(found: _File) -> tuple[dict, list[str]]:
     for key, events, show in (
         ("tempo", found.tempos, lambda v: f"{v:.4g} bpm"),
         ("time", found.times, lambda v: f"{v[0]}/{v[1]}"),
+        ("key", found.keys, str),
     ):
         value = _in_effect(events, body)
         if value is None:
             continue
         with contextlib.suppress(ValueError):  # tempo 0 or time 3/5 is no header: dropped
-            text = f"{value:.2f}" if key == "tempo" else f"{value[0]}/{value[1]}"
+            text = f"{value:.2f}" if key == "tempo" else show(value)
             header[key] = header_value(key, text)
         current, later = value, []
         for tick in sorted(t for t in events if t > body):
@@ -563,7 +521,7 @@ def _header(found: _File) -> tuple[dict, list[str]]:
                 current = events[tick]
                 later.append(f"{show(current)} at beat {float(Fraction(tick, ppq)):g}")
         if later:
-            what = {"tempo": "tempo change", "time": "meter change"}[key]
+            what = {"tempo": "tempo change", "time": "meter change", "key": "key change"}[key]
             notes.append(
                 f"{len(later)} {what}{'s' * (len(later) > 1)} not kept ({later[0]}"
                 + (", ...)" if len(later) > 1 else ")")
@@ -631,7 +589,7 @@ def import_midi(
     found = _scan(_read(data, source))
     parts = _choose(found, track, source)
     ppq = found.ppq
-    if max(found.end, *(e for p in parts for _, e, _ in p.notes)) > MAX_BEATS * ppq:
+    if max(found.end, max(end for p in parts for _, end, _ in p.notes)) > MAX_BEATS * ppq:
         raise BadInput(f"{source}: lasts over {MAX_BEATS} beats: too long to import")
     notes = sorted(n for p in parts for n in p.notes)
     steps = grid or _fit_grid(np.array([start for start, _, _ in notes], float), ppq)
@@ -640,24 +598,17 @@ def import_midi(
     weights = np.zeros(12)
     for start, end, pitch in line:
         weights[pitch % 12] += end - start
-    key_from = "key signature" if found.keys else "estimated"
-    key = _in_effect(found.keys, 0) if found.keys else estimate_key(weights)
-    unit = UNITS // steps
+    key_from = "key signature" if "key" in header else "estimated"
+    key = header.pop("key", None) or estimate_key(weights)
     tokens: list[Note] = []
     cursor = 0
     for start, end, pitch in line:
-        tokens += [Note(None, d, dots, triplet=t) for d, dots, t in _split((start - cursor) * unit)]
-        spelled = spell(pitch, key)
-        pieces = _split((end - start) * unit)
-        tokens += [
-            dataclasses.replace(spelled, duration=d, dots=dots, triplet=t, tie=i < len(pieces) - 1)
-            for i, (d, dots, t) in enumerate(pieces)
-        ]
+        tokens += write_length(REST, Fraction(start - cursor, steps))
+        tokens += write_length(spell(pitch, key), Fraction(end - start, steps))
         cursor = end
     step = Fraction(ppq, steps)
     if abs(found.end - round(found.end / step) * step) <= TOLERANCE * ppq:  # a written end
-        rest = round(found.end / step) - cursor
-        tokens += [Note(None, d, dots, triplet=t) for d, dots, t in _split(max(rest, 0) * unit)]
+        tokens += write_length(REST, Fraction(max(round(found.end / step) - cursor, 0), steps))
     program = parts[0].program
     if program is None:
         program = next((p.program for p in found.parts.values() if p.program is not None), None)

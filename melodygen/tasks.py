@@ -321,12 +321,13 @@ def _most_common(songs: Sequence[Song], key: str):
 
 
 def read_seed(text: str = "", path: Path | None = None) -> list[Note]:
-    """The seed's notes: tokens as written (``g8,e8,e4,f8``), or a song or MIDI file's."""
+    """The seed's notes: tokens as written (``g8,e8,e4,f8``), or a song or MIDI file's, with
+    tied notes merged as models learn them."""
     if path is not None:
         if text:
             raise BadInput("give --seed or --seed-file, not both", parameter="seed")
         return list(corpus.read_file(path).notes)
-    return notation.parse_tokens(text, source="--seed")
+    return list(notation.merge_ties(notation.parse_tokens(text, source="--seed")))
 
 
 def compose(

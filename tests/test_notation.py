@@ -16,6 +16,7 @@ from melodygen.notation import (
     Note,
     TokenError,
     format_song,
+    merge_ties,
     parse_song,
     parse_token,
     read_song,
@@ -230,3 +231,21 @@ def test_format_song_then_parse_song_is_the_identity(notes_, time, key):
     assert again.notes == song.notes
     assert (again.title, again.tempo, again.time, again.program) == ("t", 90.0, time, 5)
     assert again.key == key
+
+
+@pytest.mark.parametrize(
+    ("written", "learned"),
+    [
+        ("c4~ c8 d4", "c4. d4"),  # one token has the length
+        ("c4~ c4~ c4 d4", "c2. d4"),
+        ("trip{c8~ c8} d4", "trip{c4} d4"),  # a tied triplet run
+        ("c1~ c1~ c1 r4", "c1.~ c1. r4"),  # no token is 12 beats: the fewest tied tokens
+        ("c4~ d4", "c4 d4"),  # a tie into another pitch holds nothing
+        ("c32.~ c8", "c32.~ c8"),  # 11/16 of a beat is no sum of the lengths import writes
+        ("trip{c4.} r4 r4", "trip{c4.} r4 r4"),  # untied tokens stay as written
+    ],
+)
+def test_models_learn_tied_runs_merged(written, learned, tmp_path):
+    assert " ".join(n.token for n in merge_ties(parse_song(written).notes)) == learned
+    write(tmp_path / "song.txt", written)
+    assert " ".join(corpus.read([tmp_path]).songs[0].tokens) == learned

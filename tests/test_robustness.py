@@ -326,3 +326,17 @@ def test_a_long_silence_is_refused_not_allocated():
     midi.save(file=out)
     with pytest.raises(BadInput, match="too long to import"):
         midi_to_song(out.getvalue(), source="long.mid")
+
+
+def test_a_long_written_silence_imports_as_whole_rests():
+    track = mido.MidiTrack([
+        mido.Message("note_on", note=60, velocity=90),
+        mido.Message("note_off", note=60, time=1),
+        mido.MetaMessage("end_of_track", time=50_000),
+    ])  # fmt: skip
+    midi = mido.MidiFile(ticks_per_beat=1)
+    midi.tracks.append(track)
+    out = io.BytesIO()
+    midi.save(file=out)
+    song = midi_to_song(out.getvalue(), source="long.mid")
+    assert song.tokens[0] == "c4" and sum(n.length for n in song.notes) == 50_001
