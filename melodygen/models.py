@@ -37,6 +37,17 @@ class Size:
     embedding: int = 64  # song-rnn: input width, 3/4 for the pitch and 1/4 for the length
 
 
+def check_shapes(kind: str, weights: list[np.ndarray], shapes, size: Size, vocab_size: int):
+    found = [tuple(a.shape) for a in weights]
+    if found != shapes:
+        raise ValueError(
+            f"weight shapes {found} do not fit a {kind} model of {size.units} units, "
+            f"window {size.window} and {vocab_size} tokens (expected {shapes})"
+        )
+    if not all(a.dtype.kind == "f" and np.isfinite(a).all() for a in weights):
+        raise ValueError("weights must be finite floating-point numbers")
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # = 1 / (1 + exp(-x)), without overflow warnings
 
@@ -136,15 +147,7 @@ class Kind:
     def check_weights(self, weights: list[np.ndarray], size: Size, vocab_size: int) -> None:
         """ValueError unless the weights fit this kind at this size (a model directory is
         untrusted input)."""
-        shapes = self.weight_shapes(size, vocab_size)
-        found = [tuple(a.shape) for a in weights]
-        if found != shapes:
-            raise ValueError(
-                f"weight shapes {found} do not fit a {self.name} model of {size.units} units, "
-                f"window {size.window} and {vocab_size} tokens (expected {shapes})"
-            )
-        if not all(a.dtype.kind == "f" and np.isfinite(a).all() for a in weights):
-            raise ValueError("weights must be finite floating-point numbers")
+        check_shapes(self.name, weights, self.weight_shapes(size, vocab_size), size, vocab_size)
 
     def build(self, size: Size, vocab_size: int, batch: int | None = None):
         """The Keras model, uncompiled; initial weights follow Keras's random seed. ``batch``
@@ -285,10 +288,15 @@ class NGram(Kind):
 
 
 # What a song-rnn reads about a token: a pitch id (a MIDI pitch, or one of the ids below) and a
-# length id (an index into notation.LENGTH_CLASSES, or one of the four after them).
+# length id: the 18 plain lengths of notation.LENGTH_CLASSES, then <start>, <unk> and none,
+# then the triplet and tied lengths. Models trained before ties and triplets existed have only
+# the first 21 rows, and still load: their vocabularies have no other lengths.
 REST_ID, START_ID, UNKNOWN_ID, NONE_ID = 128, 129, 130, 131  # NONE: no earlier match
 PITCH_IDS = 132
-LENGTH_IDS = len(LENGTH_CLASSES) + 3  # the lengths, then <start>, <unk> and none
+PLAIN_LENGTHS = 18
+START_LENGTH, UNKNOWN_LENGTH, NONE_LENGTH = PLAIN_LENGTHS, PLAIN_LENGTHS + 1, PLAIN_LENGTHS + 2
+LENGTH_IDS = len(LENGTH_CLASSES) + 3
+PLAIN_LENGTH_IDS = PLAIN_LENGTHS + 3
 REPEAT_CAP = 16  # a repeat's length is counted up to this many tokens
 REPEAT_WIDTH = 8  # the width of a repeat length's embedding
 
@@ -299,11 +307,15 @@ def factored_inputs(vocab: Vocabulary) -> np.ndarray:
     so a rare (pitch, length) pair shares what the common ones teach."""
     ids = np.zeros((len(vocab) + 2, 2), np.int64)
     for i, note in enumerate(vocab.notes):
-        ids[i] = (REST_ID if note.is_rest else note.midi_pitch), note.length_class
-    ids[len(vocab)] = START_ID, len(LENGTH_CLASSES)
+        length = note.length_class
+        ids[i] = (
+            (REST_ID if note.is_rest else note.midi_pitch),
+            length + 3 * (length >= PLAIN_LENGTHS),
+        )
+    ids[len(vocab)] = START_ID, START_LENGTH
     if vocab.unknown is not None:
-        ids[vocab.unknown] = UNKNOWN_ID, len(LENGTH_CLASSES) + 1
-    ids[len(vocab) + 1] = NONE_ID, len(LENGTH_CLASSES) + 2
+        ids[vocab.unknown] = UNKNOWN_ID, UNKNOWN_LENGTH
+    ids[len(vocab) + 1] = NONE_ID, NONE_LENGTH
     return ids
 
 
@@ -426,11 +438,11 @@ class SongRNN(Kind):
     def too_short(self, song, size):
         return None
 
-    def weight_shapes(self, size, vocab_size):
+    def weight_shapes(self, size, vocab_size, length_ids: int = LENGTH_IDS):
         pitch, length = _embedding_widths(size)
         shapes: list[tuple[int, ...]] = [
             (PITCH_IDS, pitch),
-            (LENGTH_IDS, length),
+            (length_ids, length),
             (REPEAT_CAP + 1, REPEAT_WIDTH),
         ]
         width, u = 2 * (pitch + length) + REPEAT_WIDTH, size.units
@@ -438,6 +450,13 @@ class SongRNN(Kind):
             shapes += [(width, 4 * u), (u, 4 * u), (4 * u,)]
             width = u
         return [*shapes, (u, vocab_size), (vocab_size,)]
+
+    def check_weights(self, weights, size, vocab_size):
+        """A model trained before ties and triplets has PLAIN_LENGTH_IDS rows of lengths; its
+        vocabulary has no other lengths, so it fits as well."""
+        old = len(weights) > 1 and weights[1].shape[0] == PLAIN_LENGTH_IDS
+        shapes = self.weight_shapes(size, vocab_size, PLAIN_LENGTH_IDS if old else LENGTH_IDS)
+        check_shapes(self.name, weights, shapes, size, vocab_size)
 
     def build(self, size, vocab_size, batch=None, dropout: float = 0.0):
         """(input ids (batch, steps, 5) as song_inputs gives them, then (h, c) of each layer)

@@ -98,7 +98,7 @@ class Note:
         step = LETTERS.index(self.letter)
         return 12 * (self.octave + 1) + LETTER_SEMITONES[step] + self.alter
 
-    @property
+    @functools.cached_property  # notes are shared (parse_token caches them): compute once
     def length(self) -> Fraction:
         """Length in quarter notes, exactly (a triplet eighth is 1/3)."""
         return (

@@ -177,3 +177,25 @@ def test_ties_and_triplets_train_transpose_and_match_keras():
     predictor = trained.model.predictor()
     ours = [predictor.reset(1)] + [predictor.feed(np.array([i])) for i in vocab.encode(song.tokens)]
     np.testing.assert_allclose(np.exp(np.concatenate(ours)), theirs, atol=2e-6)
+
+
+def test_a_model_from_before_ties_and_triplets_still_loads_and_predicts_the_same(trained):
+    """Such a model has the 21 length rows of the plain lengths and <start>, <unk>, none."""
+    from melodygen.models import PLAIN_LENGTH_IDS, Model
+
+    model = trained.model
+    weights = list(model.weights)
+    weights[1] = weights[1][:PLAIN_LENGTH_IDS]
+    model.kind.check_weights(weights, model.size, len(model.vocab))
+    old = Model(model.kind, model.size, model.vocab, tuple(weights))
+    song = model.vocab.encode(["c4", "d8", "e8", "r4"])
+
+    def last_prediction(m):
+        predictor = m.predictor()
+        predictor.reset(1)
+        return [predictor.feed(np.array([t])) for t in song][-1]
+
+    np.testing.assert_array_equal(last_prediction(model), last_prediction(old))
+    with pytest.raises(ValueError, match="do not fit"):
+        weights[1] = weights[1][:20]
+        model.kind.check_weights(weights, model.size, len(model.vocab))
