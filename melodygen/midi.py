@@ -296,6 +296,7 @@ class _File:
     times: dict[int, tuple[int, int]]  # tick -> time signature, likewise
     keys: dict[int, str]  # tick -> key of the notation, from key signatures
     drum_notes: int
+    drum_parts: int
     end: int  # the last event's tick
 
 
@@ -322,7 +323,7 @@ def _text(name: str) -> str:
 
 
 def _scan(midi: mido.MidiFile) -> _File:
-    found = _File(midi.ticks_per_beat, {}, {}, {}, {}, {}, 0, 0)
+    found = _File(midi.ticks_per_beat, {}, {}, {}, {}, {}, 0, 0, 0)
     for number, track in enumerate(midi.tracks):
         now = 0
         open_notes: dict[tuple[int, int], list[int]] = {}  # (channel, pitch) -> start ticks
@@ -354,6 +355,7 @@ def _scan(midi: mido.MidiFile) -> _File:
         found.end = max(found.end, now)
     for key in [k for k in found.parts if k[1] == DRUM_CHANNEL]:
         found.drum_notes += len(found.parts.pop(key).notes)
+        found.drum_parts += 1
     return found
 
 
@@ -539,6 +541,8 @@ class Imported:
     channels: tuple[int, ...]
     asked: bool  # the part was named by --track
     parts: int  # parts with notes (drums not counted)
+    melody_parts: int  # of them, those the melody was taken from
+    drum_parts: int
     drum_notes: int
     other_notes: int  # in parts other than the melody's
     under_notes: int  # in the melody's part, under it (chords, inner voices) or merged by the grid
@@ -563,6 +567,13 @@ class Imported:
             else "the only part" if self.parts == 1
             else f"the most melody-like of {self.parts} parts"
         )  # fmt: skip
+        others = self.parts - self.melody_parts
+        left = [
+            f"{n} {what}{'s' * (n > 1)}"
+            for n, what in ((others, "other part"), (self.drum_parts, "drum part"))
+            if n
+        ]
+        how += f"; left out {', '.join(left)}" if left else ""
         line = (
             f"melody from {self.part} ({how}); kept {self.kept} of {total} notes"
             + (f" (dropped {', '.join(dropped)})" if dropped else "")
@@ -623,6 +634,8 @@ def import_midi(
         channels=tuple(sorted(p.channel for p in parts)),
         asked=track is not None,
         parts=len(found.parts),
+        melody_parts=len(parts),
+        drum_parts=found.drum_parts,
         drum_notes=found.drum_notes,
         other_notes=sum(len(p.notes) for p in found.parts.values()) - in_parts,
         under_notes=in_parts - len(line),

@@ -204,7 +204,10 @@ def test_10_import_says_what_it_kept_and_dropped(tmp_path):
     result = invoke("import", tmp_path / "band.mid", "-o", tmp_path / "band.txt")
     assert result.exit_code == 0, result.output
     (line,) = result.stderr.splitlines()
-    assert 'melody from track 1 "Keys" (the most melody-like of 2 parts)' in line
+    assert (
+        'melody from track 1 "Keys" (the most melody-like of 2 parts; left out 1 other part, '
+        "1 drum part)" in line
+    )
     assert "kept 4 of 18 notes (dropped 8 under the melody, 2 in other parts, 4 drums)" in line
     assert line.endswith("grid 1/4; key C (estimated)")
 
