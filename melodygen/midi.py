@@ -282,7 +282,6 @@ class _Part:
     track: int
     channel: int
     notes: list[tuple[int, int, int]] = field(default_factory=list)
-    program: int | None = None
 
 
 @dataclass
@@ -295,6 +294,7 @@ class _File:
     tempos: dict[int, float]  # tick -> quarter notes per minute; the last event at a tick wins
     times: dict[int, tuple[int, int]]  # tick -> time signature, likewise
     keys: dict[int, str]  # tick -> key of the notation, from key signatures
+    programs: dict[int, dict[int, int]]  # channel -> tick -> program, from any track
     drum_notes: int
     drum_parts: int
     end: int  # the last event's tick
@@ -323,11 +323,10 @@ def _text(name: str) -> str:
 
 
 def _scan(midi: mido.MidiFile) -> _File:
-    found = _File(midi.ticks_per_beat, {}, {}, {}, {}, {}, 0, 0, 0)
+    found = _File(midi.ticks_per_beat, {}, {}, {}, {}, {}, {}, 0, 0, 0)
     for number, track in enumerate(midi.tracks):
         now = 0
         open_notes: dict[tuple[int, int], list[int]] = {}  # (channel, pitch) -> start ticks
-        programs: dict[int, int] = {}
         for msg in track:
             now += msg.time
             if msg.type == "set_tempo" and msg.tempo > 0:
@@ -339,7 +338,7 @@ def _scan(midi: mido.MidiFile) -> _File:
             elif msg.type == "track_name" and number not in found.names:
                 found.names[number] = _text(msg.name)
             elif msg.type == "program_change":
-                programs.setdefault(msg.channel, msg.program)
+                found.programs.setdefault(msg.channel, {})[now] = msg.program
             elif msg.type == "note_on" and msg.velocity > 0:
                 open_notes.setdefault((msg.channel, msg.note), []).append(now)
             elif msg.type in ("note_on", "note_off") and open_notes.get((msg.channel, msg.note)):
@@ -349,9 +348,6 @@ def _scan(midi: mido.MidiFile) -> _File:
         for (channel, pitch), starts in open_notes.items():  # never closed: end with the track
             part = found.parts.setdefault((number, channel), _Part(number, channel))
             part.notes += [(start, now, pitch) for start in starts]
-        for (track_number, channel), part in found.parts.items():
-            if track_number == number:
-                part.program = programs.get(channel)
         found.end = max(found.end, now)
     for key in [k for k in found.parts if k[1] == DRUM_CHANNEL]:
         found.drum_notes += len(found.parts.pop(key).notes)
@@ -620,9 +616,8 @@ def import_midi(
     step = Fraction(ppq, steps)
     if abs(found.end - round(found.end / step) * step) <= TOLERANCE * ppq:  # a written end
         tokens += write_length(REST, Fraction(max(round(found.end / step) - cursor, 0), steps))
-    program = parts[0].program
-    if program is None:
-        program = next((p.program for p in found.parts.values() if p.program is not None), None)
+    # a program change holds for its channel whichever track it is in: the melody's sounds
+    program = _in_effect(found.programs.get(parts[0].channel, {}), notes[0][0])
     title = found.names.get(0) or None
     song = Song(tuple(tokens), name=name, title=title, program=program, key=key, source=source,
                 **header)  # fmt: skip

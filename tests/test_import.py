@@ -157,17 +157,21 @@ def test_7_a_key_signature_wins_and_renders_back():
     assert pretty_midi.key_number_to_key_name(change.key_number) == "Eb minor"
 
 
+def on_channel(events: mido.MidiTrack, channel: int) -> mido.MidiTrack:
+    return mido.MidiTrack(m.copy(channel=channel) if not m.is_meta else m for m in events)
+
+
 def test_8_the_program_comes_from_the_melody_track():
-    bass = track(
-        [(0, mido.Message("program_change", program=33)), *melody([(36, 2)] * 4)], name="Bass"
-    )
-    flute = track(
-        [(0, mido.Message("program_change", program=73)), *melody([(79, 1), (81, 1)] * 4)],
-        name="Flute",
-    )
-    imported = import_midi(midi_bytes(bass, flute))
+    program = mido.Message("program_change", program=33)
+    bass = on_channel(track([(0, program), *melody([(36, 2)] * 4)], name="Bass"), 1)
+    flute = track([(0, program.copy(program=73)), *melody([(79, 1), (81, 1)] * 4)], name="Flute")
+    imported = import_midi(midi_bytes(bass, on_channel(flute, 2)))
     assert imported.song.program == 73
     assert imported.part == 'track 2 "Flute"' and imported.song.tokens[0] == "g'4"
+    # a program change holds for its channel from any track (some files keep them in the first)
+    changes = track([(0, program.copy(channel=2, program=71)), (0, program.copy(program=33))])
+    flute = on_channel(track(melody([(79, 1), (81, 1)] * 4), name="Flute"), 2)
+    assert import_midi(midi_bytes(changes, flute)).song.program == 71
 
 
 WRITTEN = (
