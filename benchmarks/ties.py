@@ -5,9 +5,11 @@ written twice as song files with the same names: A "as written", each ABC note i
 with `~` where it is tied into the next; B "merged", each run of tied notes one token when one
 token (dotted or triplet, too) is exactly its total length, and as written otherwise. Kept:
 tunes of plain notes, rests, ties and 3:2 triplets with at least 12 sounding notes and rests.
-An `ngram` model is trained on each with `melodygen train` (the default held-out split: the same
-songs in both) and the held-out songs are measured. Both spell the same music, so the comparable
-measure is total bits divided by the sounding notes and rests (a tied continuation is not one).
+An `ngram` model is trained on each, in-process on the tokens exactly as written (`melodygen
+train` itself merges tied runs as it reads them: the choice this script made), with the default
+held-out split (the same songs in both), and the held-out songs are measured. Both spell the
+same music, so the comparable measure is total bits divided by the sounding notes and rests (a
+tied continuation is not one).
 
     python benchmarks/ties.py             # all Essen files (several minutes: music21 is slow)
     python benchmarks/ties.py --files 3   # the first three files: a quick run
@@ -17,15 +19,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import subprocess
-import sys
 import tempfile
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 
-from melodygen import corpus, evaluation, notation, store
+from melodygen import corpus, evaluation, notation, training
 from melodygen.notation import Note, Song
 
 PLAIN = {  # written length in quarter notes -> (duration, dots)
@@ -142,21 +141,17 @@ def write_corpora(files: list[Path], a: Path, b: Path, counts: Counter) -> None:
             counts["kept with triplets"] += any(n.triplet for r in runs for n in r)
 
 
-def measure(songs: Path, model_dir: Path, env: dict) -> tuple[int, dict]:
-    """Train an ngram on the songs with the CLI; the vocabulary size and each held-out song's
-    (tokens, sounding events, measures), by file name."""
-    command = [sys.executable, "-m", "melodygen", "train", str(songs), "--model", "ngram"]
-    run = subprocess.run([*command, "-o", str(model_dir)], env=env, capture_output=True, text=True)
-    if run.returncode:
-        sys.exit(f"melodygen train failed:\n{run.stderr}")
-    loaded = store.load(model_dir)
-    names = sorted(loaded.meta.held_out)
-    assert names == sorted(p.name for p in songs.iterdir() if corpus.is_held_out(p.name, 0.1))
-    held = [notation.read_song(songs / name) for name in names]
-    result = evaluation.evaluate(loaded.model, held, full_song=False)
-    return len(loaded.meta.vocabulary), {  # a tied note's continuation is not a new event
-        name: (len(s.notes) - sum(n.tie for n in s.notes), r.measures)
-        for name, s, r in zip(names, held, result.songs, strict=True)
+def measure(songs: Path) -> tuple[int, dict]:
+    """An ngram trained in-process on the songs exactly as written (melodygen train would merge
+    A's tied runs as it reads them) and its held-out songs by the default split: the vocabulary
+    size and each held-out song's (sounding events, measures), by file name."""
+    read = [notation.read_song(path) for path in sorted(songs.iterdir())]
+    train, held = corpus.split(read, corpus.DEFAULT_VALID)
+    model = training.train(train, training.TrainConfig("ngram")).model
+    result = evaluation.evaluate(model, held, full_song=False)
+    return len(model.vocab), {  # a tied note's continuation is not a new event
+        corpus.file_name(s): (len(s.notes) - sum(n.tie for n in s.notes), r.measures)
+        for s, r in zip(held, result.songs, strict=True)
     }
 
 
@@ -172,7 +167,6 @@ def main() -> None:
     counts: Counter = Counter()
     with tempfile.TemporaryDirectory(prefix="melodygen-ties-") as work:
         work = Path(work)
-        env = os.environ | {store.STATE_ENV: str(work / "state")}  # leave the latest model be
         dirs = {"A as written": work / "written", "B merged": work / "merged"}
         for d in dirs.values():
             d.mkdir()
@@ -182,7 +176,7 @@ def main() -> None:
               f"{counts['kept with triplets']:,} with triplets)")  # fmt: skip
         for key in sorted(k for k in counts if k.startswith("skipped")) + COUNTED:
             print(f"  {key}: {counts[key]:,}")
-        results = {label: measure(d, work / f"model-{d.name}", env) for label, d in dirs.items()}
+        results = {label: measure(d) for label, d in dirs.items()}
     written, merged_ = results["A as written"][1], results["B merged"][1]
     with_ties = {n for n, (events, m) in written.items() if m.tokens > events}
     print("\n| held-out tunes | corpus | tunes | vocabulary | tokens | sounding events "
