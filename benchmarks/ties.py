@@ -27,11 +27,7 @@ from pathlib import Path
 from melodygen import corpus, evaluation, notation, training
 from melodygen.notation import Note, Song
 
-PLAIN = {  # written length in quarter notes -> (duration, dots)
-    Fraction(4, d) * f: (d, dots)
-    for d in notation.DURATIONS
-    for dots, f in enumerate(notation.DOT_FACTORS)
-}
+PLAIN = corpus.TOKEN_LENGTHS  # written length in quarter notes -> (duration, dots)
 LENGTHS = {  # sounding length -> (duration, dots, triplet); a plain token where both exist
     **{n * notation.TRIPLET: (d, dots, True) for n, (d, dots) in PLAIN.items()},
     **{n: (d, dots, False) for n, (d, dots) in PLAIN.items()},
@@ -108,18 +104,14 @@ def merged(runs: list[list[Note]], counts: Counter) -> list[Note]:
 
 def write_corpora(files: list[Path], a: Path, b: Path, counts: Counter) -> None:
     """Both corpora from the ABC files, tune by tune; counts what was read, kept and skipped."""
-    from music21 import abcFormat, meter, stream  # slow to import
-
-    class Unbeamed(stream.Part):  # as corpus.write_essen: beaming is half of music21's time
-        def makeBeams(self, **_):
-            pass
+    from music21 import abcFormat, meter  # slow to import
 
     for path in files:
         handler = abcFormat.ABCFile().readstr(path.read_text(encoding="utf-8"))
         for number, tune in sorted(handler.splitByReferenceNumber().items()):
             counts["tunes read"] += 1
             try:
-                part = abcFormat.translate.abcToStreamPart(tune, Unbeamed())
+                part = corpus.abc_part(tune)
             except Exception as e:  # music21 raises many kinds; one bad tune must not stop us
                 counts[f"skipped: music21 failed ({type(e).__name__})"] += 1
                 continue

@@ -5,6 +5,7 @@ why), the stable held-out split, and the corpora a user can write out without fi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import zlib
 from collections.abc import Callable, Sequence
@@ -174,8 +175,8 @@ def split(songs: Sequence[Song], fraction: float) -> tuple[list[Song], list[Song
 
 ESSEN_MIN_TOKENS = 12  # shorter tunes in the collection are quoted fragments
 ESSEN_LEFT_OUT = ("test",)  # ABC files of music21's own tests, some repeating Essen tunes
-_TOKEN_LENGTHS = {  # quarter notes -> (duration, dots) of the one token that long
-    4 / duration * factor: (duration, dots)
+TOKEN_LENGTHS = {  # quarter notes -> (duration, dots) of the one token that long
+    Fraction(4, duration) * factor: (duration, dots)
     for duration in notation.DURATIONS
     for dots, factor in enumerate(notation.DOT_FACTORS)
 }
@@ -193,6 +194,25 @@ class Export:
         table[reason] = table.get(reason, 0) + 1
 
 
+def abc_part(tune):
+    """One tune of a music21 ABCHandler as a music21 part, without beams: they are engraving
+    only, and beaming takes half of music21's time to read a tune."""
+    from music21 import abcFormat
+
+    return abcFormat.translate.abcToStreamPart(tune, _unbeamed_part()())
+
+
+@functools.cache
+def _unbeamed_part():
+    from music21 import stream
+
+    class Unbeamed(stream.Part):
+        def makeBeams(self, **_):
+            pass
+
+    return Unbeamed
+
+
 def write_essen(
     directory: Path,
     on_progress: Callable[[int, int], None] | None = None,
@@ -203,17 +223,11 @@ def write_essen(
     the notation cannot spell yet (tuplets, grace notes, chords, lengths no token has).
     ``on_progress(files done, files)`` after each file."""
     try:
-        from music21 import abcFormat, common, meter, stream  # optional, and slow to import
+        from music21 import abcFormat, common, meter  # optional, and slow to import
     except ImportError:
         raise BadInput(
             'the Essen corpus comes with music21: pip install "melodygen[corpus]"'
         ) from None
-
-    class Unbeamed(stream.Part):
-        """Beams are engraving only, and beaming takes half of music21's time to read a tune."""
-
-        def makeBeams(self, **_):
-            pass
 
     if files is None:
         files = [
@@ -239,7 +253,7 @@ def write_essen(
                 export.count(export.skipped, reason)
                 continue
             try:
-                part = abcFormat.translate.abcToStreamPart(tune, Unbeamed())
+                part = abc_part(tune)
             except Exception as e:  # music21 raises many kinds; one bad tune must not stop us
                 export.count(export.failed, type(e).__name__)
                 continue
@@ -274,9 +288,9 @@ def _essen_notes(elements) -> list[notation.Note] | str:
             merged.append([n, n.quarterLength, tie])
     notes = []
     for n, length, _ in merged:
-        if length not in _TOKEN_LENGTHS:
+        if length not in TOKEN_LENGTHS:
             return "a length no token has"
-        duration, dots = _TOKEN_LENGTHS[length]
+        duration, dots = TOKEN_LENGTHS[length]
         if n.isRest:
             notes.append(notation.Note(None, duration, dots))
         else:

@@ -211,13 +211,6 @@ def too_short(song: Song, window: int) -> str | None:
     return None
 
 
-def require_windows(songs: Sequence[Song], window: int) -> None:
-    """Every song needs one window and the note after it."""
-    for song in songs:
-        if reason := too_short(song, window):
-            raise BadInput(f"{song.source}: {reason}")
-
-
 def windows(indices: Sequence[int], window: int) -> tuple[np.ndarray, np.ndarray]:
     """The chapter's seq2dataset: every run of ``window`` notes and the note after it.
 
@@ -233,11 +226,6 @@ def windows(indices: Sequence[int], window: int) -> tuple[np.ndarray, np.ndarray
 
 def one_hot(labels: np.ndarray, size: int) -> np.ndarray:
     return np.eye(size, dtype=np.float32)[labels]
-
-
-def _fifths(note: Note) -> int:
-    """The note's place on the line of fifths: c 0, g 1, d 2, f -1, b- -2, f# 6."""
-    return fifths_of(note.letter, note.alter)  # type: ignore[arg-type]
 
 
 def transpose(notes: Sequence[Note], semitones: int) -> tuple[Note, ...] | None:
@@ -258,7 +246,7 @@ def transpose(notes: Sequence[Note], semitones: int) -> tuple[Note, ...] | None:
         return None
 
     def accidentals(f: int) -> float:
-        return sum(abs((_fifths(n) + f + 1) // 7) * n.beats for n in pitched)
+        return sum(abs((fifths_of(n.letter, n.alter) + f + 1) // 7) * n.beats for n in pitched)
 
     f0 = (7 * semitones) % 12
     shift = min((f0, f0 - 12), key=lambda f: (accidentals(f), abs(f)))
@@ -267,7 +255,7 @@ def transpose(notes: Sequence[Note], semitones: int) -> tuple[Note, ...] | None:
         if note.is_rest:
             out.append(note)
             continue
-        q = _fifths(note) + shift
+        q = fifths_of(note.letter, note.alter) + shift
         while (q + 1) // 7 > 2:  # beyond a double sharp: the enharmonic spelling
             q -= 12
         while (q + 1) // 7 < -2:

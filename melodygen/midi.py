@@ -333,8 +333,8 @@ def _scan(midi: mido.MidiFile) -> _File:
                 found.tempos[now] = mido.tempo2bpm(msg.tempo)
             elif msg.type == "time_signature":
                 found.times[now] = (msg.numerator, msg.denominator)
-            elif msg.type == "key_signature" and _notation_key(msg.key):
-                found.keys[now] = _notation_key(msg.key)
+            elif msg.type == "key_signature" and (key := _notation_key(msg.key)):
+                found.keys[now] = key
             elif msg.type == "track_name" and number not in found.names:
                 found.names[number] = _text(msg.name)
             elif msg.type == "program_change":

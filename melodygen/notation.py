@@ -55,7 +55,7 @@ def _key_name(fifths: int, minor: bool) -> str:
 # (negative: flats).
 KEYS = {_key_name(f + 3 * minor, minor): f for minor in (False, True) for f in range(-7, 8)}
 
-_CONTROL_RUN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_CONTROL_RUN = re.compile(f"[{re.escape(''.join(sorted(CONTROL)))}\t\x80-\x9f]+")  # and C1
 _SEPARATORS = re.compile(r"[\s,|]+")
 _HEADER = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*:(.*)$")
 
