@@ -9,7 +9,6 @@ from __future__ import annotations
 import enum
 import json
 import os
-import secrets
 import signal
 import sys
 from pathlib import Path
@@ -617,8 +616,13 @@ def compose(
         bool, typer.Option("--end/--no-end", help="Stop where the model ends a tune.")
     ] = True,
     temperature: Annotated[
-        float, typer.Option(min=0, help="0 = the chapter's argmax; above 0 samples.")
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            min=0,
+            help="0 = the chapter's argmax; above 0 samples (default: 0 for the chapter's "
+            "models, 1 for song-rnn and ngram).",
+        ),
+    ] = None,
     top_k: Annotated[int, typer.Option(min=0, help="Sample from the k likeliest (0 = all).")] = 0,
     top_p: Annotated[
         float, typer.Option(min=0, max=1, help="Sample from the likeliest holding this share.")
@@ -646,16 +650,13 @@ def compose(
 ) -> None:
     """Compose tunes with a trained model (continuing a seed, if given): print the tokens,
     write MIDI with -o."""
-    if temperature > 0 and not beam and random_seed is None:
-        random_seed = secrets.randbelow(2**31)
-        _stderr().print(f"random seed {random_seed} (pass --random-seed {random_seed} to repeat)")
     limits = Limits(length=length, bars=bars, stop_at_end=end)
     composition = tasks.compose(
         model,
         tasks.read_seed(seed, seed_file),
         count,
         Sampling(temperature, top_k, top_p, beam),
-        random_seed or 0,
+        random_seed,
         limits,
         tasks.Outputs(out, wav, png, soundfont),
         {"tempo": tempo, "program": program, "time": time},
@@ -663,6 +664,9 @@ def compose(
     )
     console = _stderr()
     console.print(f"model {escape(str(composition.loaded.path))}")
+    if random_seed is None and composition.random_seed is not None:
+        drawn = composition.random_seed
+        console.print(f"random seed {drawn} (pass --random-seed {drawn} to repeat)")
     for tune in composition.tunes:
         print(" ".join(tune.song.tokens))
         console.print(escape(_tune_line(tune, count, max_copy)))

@@ -40,14 +40,18 @@ def _cannot_write(path: Path, e: OSError) -> MelodygenError:
     return kind(f"{path}: cannot write: {e.strerror or e}")
 
 
-def _existing_directory(path: Path, target: Path) -> None:
+def _nearest_directory(path: Path, target: Path) -> Path:
+    """``path`` or its nearest existing ancestor, which must be a directory: missing
+    directories on the way to an output are created when it is written, as ``mkdir -p``."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
     if not path.is_dir():
-        what = "does not exist" if not path.exists() else "is not a directory"
-        raise BadInput(f"{target}: cannot write: {path} {what}")
+        raise BadInput(f"{target}: cannot write: {path} is not a directory")
+    return path
 
 
 def _writable_directory(path: Path, target: Path) -> None:
-    _existing_directory(path, target)
+    path = _nearest_directory(path, target)
     try:  # os.access says yes to root everywhere; only trying tells the truth (/proc, /sys)
         os.rmdir(tempfile.mkdtemp(prefix=".melodygen-check.", dir=path))
     except OSError as e:
@@ -72,13 +76,14 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
     and an interrupted write leaves the old file untouched.
     """
     path = Path(path)
-    _existing_directory(path.parent, path)
+    _nearest_directory(path.parent, path)
     if path.is_dir():
         raise BadInput(f"{path}: cannot write: it is a directory")
     if isinstance(data, str):
         data = data.encode("utf-8")
     tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -100,10 +105,7 @@ def check_directory_target(path: Path) -> None:
     """Fail now, not after an hour of training, if ``path`` could not become a directory."""
     if path.exists() and not path.is_dir():
         raise BadInput(f"{path}: exists and is not a directory")
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    _writable_directory(ancestor, path)
+    _writable_directory(path.parent, path)
 
 
 @contextlib.contextmanager

@@ -33,15 +33,16 @@ class Sampling:
     """How the next token is chosen: temperature 0 is the chapter's argmax; above it, samples
     from the distribution sharpened (< 1) or flattened (> 1), kept to the ``top_k`` likeliest
     (0: all) and to the smallest set holding ``top_p`` of the probability (nucleus). ``beam``
-    > 0 searches that many continuations for the likeliest one instead."""
+    > 0 searches that many continuations for the likeliest one instead. A temperature of None
+    is the model kind's own (``Kind.temperature``), set by ``for_kind``."""
 
-    temperature: float = 0.0
+    temperature: float | None = 0.0
     top_k: int = 0
     top_p: float = 1.0
     beam: int = 0
 
     def __post_init__(self) -> None:
-        if not self.temperature >= 0:
+        if self.temperature is not None and not self.temperature >= 0:
             raise BadInput(f"must be 0 or more, not {self.temperature:g}", "temperature")
         if self.top_k < 0:
             raise BadInput(f"must be 0 or more, not {self.top_k}", "top_k")
@@ -50,14 +51,19 @@ class Sampling:
         if self.beam < 0:
             raise BadInput(f"must be 0 or more, not {self.beam}", "beam")
 
+    def for_kind(self, kind) -> Sampling:
+        if self.temperature is not None:
+            return self
+        return dataclasses.replace(self, temperature=kind.temperature)
+
     @property
     def deterministic(self) -> bool:
-        return self.temperature == 0 or self.beam > 0
+        return not self.temperature or self.beam > 0
 
 
 def choose(log_probs: np.ndarray, sampling: Sampling, rng: np.random.Generator | None) -> int:
     """One token from next-token log-probabilities; greedy without a random stream."""
-    if sampling.temperature == 0 or rng is None:
+    if not sampling.temperature or rng is None:
         return int(np.argmax(log_probs))
     logits = np.asarray(log_probs, np.float64) / sampling.temperature
     if 0 < sampling.top_k < len(logits):

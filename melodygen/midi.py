@@ -306,7 +306,8 @@ def _read(data: bytes, source: str) -> mido.MidiFile:
     try:  # Latin-1, the MIDI convention for text, reads any bytes; _text tries UTF-8 first
         midi = mido.MidiFile(file=io.BytesIO(data), charset="latin-1")
     except Exception as e:  # mido raises OSError, EOFError, KeyError, ValueError... on bad bytes
-        raise BadInput(f"{source}: not a readable MIDI file ({e or type(e).__name__})") from None
+        why = str(e) or ("it ends early" if isinstance(e, EOFError) else type(e).__name__)
+        raise BadInput(f"{source}: not a readable MIDI file ({why})") from None
     if midi.type == 2:
         raise BadInput(f"{source}: type 2 MIDI files (independent patterns) are not supported")
     if midi.ticks_per_beat <= 0:

@@ -126,6 +126,9 @@ class Kind:
     specials: tuple[str, ...] = (UNKNOWN,)  # special vocabulary entries it predicts
     keras: bool = True  # trained by gradient descent in Keras (else counted: see ``fit``)
     loop: str = "windows"  # training.py's loop for it: "windows" or "songs"
+    # compose's default: the chapter's models replay their song by argmax; a model of a style
+    # samples (its argmax repeats a phrase for ever instead of ending the tune)
+    temperature: float = 0.0
     defaults: dict = {}  # training settings of its own (training.TrainConfig's fields)  # noqa: RUF012
 
     @property
@@ -264,7 +267,7 @@ class NGram(Kind):
     """A variable-order Markov model over tokens, interpolated modified Kneser-Ney (ngram.py):
     the floor every neural model is judged against. Counted in seconds, no TensorFlow."""
 
-    name, keras = "ngram", False
+    name, keras, temperature = "ngram", False, 1.0
     specials = (END, UNKNOWN)
 
     def window(self, size):
@@ -425,7 +428,7 @@ class SongRNN(Kind):
     Beside each token it reads where the song last repeated itself (Repeats), as Magenta's
     Lookback RNN reads the bars before: folk tunes repeat their phrases."""
 
-    name, loop, inputs = "song-rnn", "songs", "factored"
+    name, loop, inputs, temperature = "song-rnn", "songs", "factored", 1.0
     specials = (END, UNKNOWN)
     # Trained until the held-out loss stops improving, not for the chapter's 2000 epochs.
     # min_delta: gains under 0.1% of the loss are noise, not a reason to train a minute more

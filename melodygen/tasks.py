@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import json
 import os
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -290,6 +291,7 @@ class Tune:
 class Composition:
     loaded: store.Loaded
     tunes: list[Tune]
+    random_seed: int | None  # the one given, or the one drawn for sampling without one
     audio: str | None = None  # why no WAV was written, when one was asked for and could not be
 
 
@@ -335,7 +337,7 @@ def compose(
     seed: Sequence[Note] = (),
     count: int = 1,
     sampling: Sampling = Sampling(),
-    random_seed: int = 0,
+    random_seed: int | None = None,
     limits: Limits = Limits(),
     outputs: Outputs = Outputs(),
     header: Mapping[str, object] | None = None,
@@ -348,12 +350,6 @@ def compose(
     name); each defaults to the training songs' most common."""
     if count < 1:
         raise BadInput(f"must be 1 or more, not {count}", parameter="count")
-    if count > 1 and sampling.deterministic:
-        raise BadInput(
-            f"{count} tunes without sampling would all be the same tune: ask for one, or "
-            "sample with --temperature above 0",
-            parameter="count",
-        )
     for number in range(1, count + 1):
         for path in outputs.paths(number, count):
             check_output(path, (*midi.SUFFIXES, ".wav", ".png"))
@@ -367,6 +363,15 @@ def compose(
             raise BadInput(str(e), parameter="time") from None
     loaded = store.load(model_dir)
     model, training = loaded.model, list(loaded.meta.songs)
+    sampling = sampling.for_kind(model.kind)
+    if count > 1 and sampling.deterministic:
+        raise BadInput(
+            f"{count} tunes without sampling would all be the same tune: ask for one, or "
+            "sample with --temperature above 0",
+            parameter="count",
+        )
+    if random_seed is None and not sampling.deterministic:
+        random_seed = secrets.randbelow(2**31)
     for key in ("tempo", "time", "program"):
         if header.get(key) is None:
             header[key] = _most_common(training, key)
@@ -374,7 +379,8 @@ def compose(
     limits = dataclasses.replace(limits, bar_beats=time[0] * 4 / time[1])
     indices = [model.vocab.index(note.token, parameter="seed") for note in seed]
     copies = CopyIndex([model.vocab.encode(song.tokens) for song in training])
-    drawn = draw(model, indices, count, sampling, random_seed, limits, copies, max_copy, tries)
+    drawn = draw(model, indices, count, sampling, random_seed or 0, limits, copies, max_copy,
+                 tries)  # fmt: skip
     reference = Histograms.of([song.notes for song in training])
     name = loaded.path.name
     tunes = []
@@ -392,7 +398,7 @@ def compose(
         copied_from = None if tune.copied.song is None else training[tune.copied.song].name
         tunes.append(Tune(k + 1, song, len(seed), tune.copied, copied_from,
                           style(notes, reference), tune.tries, tuple(files)))  # fmt: skip
-    return Composition(loaded, tunes, audio_problem)
+    return Composition(loaded, tunes, random_seed, audio_problem)
 
 
 def render(

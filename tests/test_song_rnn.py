@@ -4,6 +4,7 @@ distributed path, and composing whole tunes without TensorFlow."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -132,14 +133,21 @@ def test_compose_a_whole_tune_without_a_seed_and_without_tensorflow(cli, essen_s
     assert meta["model"] == "song-rnn"  # the default from 20 songs on
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "melodygen", "compose", "--model", "m",
-         "--temperature", "1", "--random-seed", "1", "--length", "300"],
+         "--random-seed", "1", "--length", "300"],
         capture_output=True, text=True, cwd=tmp_path, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert not {m for m in imported if m.split(".")[0] in ("tensorflow", "keras")}
     tokens = proc.stdout.split()
-    assert 0 < len(tokens) < 300  # it stopped at <end>, as a tune does
+    assert 0 < len(tokens) < 300  # it sampled (its default) and stopped at <end>, as a tune does
+    assert proc.stdout == cli("compose", "--model", "m", "--temperature", "1", "--random-seed",
+                              "1", "--length", "300").stdout  # fmt: skip
+    drawn = cli("compose", "--model", "m", "--length", "40")  # a seed drawn and told
+    seed = re.search(r"random seed (\d+) \(pass --random-seed \1 to repeat\)", drawn.stderr)
+    assert seed, drawn.stderr
+    again = cli("compose", "--model", "m", "--length", "40", "--random-seed", seed[1])
+    assert again.stdout == drawn.stdout and "random seed" not in again.stderr
 
 
 def test_the_same_random_seed_trains_the_same_weights(trained, slice_songs):
