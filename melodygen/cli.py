@@ -468,9 +468,11 @@ def train(
     if report.best_epoch is not None:
         console.print(f"kept the weights of epoch {report.best_epoch} (best held-out loss)")
     if report.epochs_run:
+        epoch = report.seconds_per_epoch
+        took = f"{epoch:.2f} s" if epoch >= 0.1 else f"{epoch * 1000:.1f} ms"
         console.print(
             f"{report.tokens_per_second:,.0f} training tokens per second "
-            f"({report.seconds_per_epoch:.2f} s per epoch, compiling excluded)"
+            f"({took} per epoch, compiling excluded)"
         )
     console.print(f"saved {escape(str(trained.path))}/ (now the latest model)")
 
