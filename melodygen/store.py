@@ -63,14 +63,17 @@ def song_to_json(song: Song) -> dict:
         "tempo": song.tempo,
         "time": list(song.time) if song.time else None,
         "program": song.program,
-        "tokens": song.tokens,
+        "tokens": " ".join(song.tokens),  # one line: a corpus's songs in a few MB, not tens
     }
 
 
 def song_from_json(data: object) -> Song:
-    """ValueError naming what is wrong; Song checks its own header values."""
-    if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
+    """ValueError naming what is wrong; Song checks its own header values. The tokens are one
+    string, or a list of strings as older model directories have them."""
+    if not isinstance(data, dict) or not isinstance(data.get("tokens"), (str, list)):
         raise ValueError("each song needs its tokens")
+    tokens = data["tokens"]
+    tokens = tokens.split() if isinstance(tokens, str) else tokens
     name = data.get("name")
     header = {k: data.get(k) for k in HEADER_KEYS}
     if isinstance(header["time"], list):
@@ -78,9 +81,9 @@ def song_from_json(data: object) -> Song:
     if isinstance(header["tempo"], int) and not isinstance(header["tempo"], bool):
         header["tempo"] = float(header["tempo"])
     try:
-        if not all(isinstance(t, str) for t in data["tokens"]):
+        if not all(isinstance(t, str) for t in tokens):
             raise ValueError("tokens must be strings")
-        notes = tuple(parse_token(t) for t in data["tokens"])
+        notes = tuple(parse_token(t) for t in tokens)
         return Song(notes, name=name, **header)  # type: ignore[arg-type]
     except ValueError as e:  # TokenError is a ValueError
         raise ValueError(f"song {name!r:.40}: {e}") from None

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import NABIYA, SONGS, numpy_model, write
+from melodygen import store
 from melodygen.errors import BadInput, MelodygenError
 from melodygen.midi import midi_to_song, song_to_midi
 from melodygen.notation import parse_song, read_song
@@ -184,6 +185,8 @@ def test_missing_or_truncated_model_files(cli, model_dir, name):
         (lambda m: m["songs"][0].update(title=["x"]), "a title is one line of text"),
         (lambda m: m["songs"][0].update(title="a\x00b"), "a title is one line of text"),
         (lambda m: m["songs"][0].update(tokens=[4]), "tokens must be strings"),
+        (lambda m: m["songs"][0].update(tokens="g8 e8 h4"), "song 'nabiya': unknown pitch"),
+        (lambda m: m["songs"][0].update(tokens=None), "each song needs its tokens"),
         (lambda m: m.update(files={}), "does not match the checksum"),
         (lambda m: m.clear(), "format is None"),
     ],
@@ -191,6 +194,16 @@ def test_missing_or_truncated_model_files(cli, model_dir, name):
 def test_tampered_metadata(cli, model_dir, change, fragment):
     edit_meta(model_dir, change)
     assert fragment in one_line_error(compose(cli, model_dir))
+
+
+def test_songs_kept_as_token_lists_by_older_models_still_load(model_dir):
+    """melodygen.json keeps each training song's tokens as one line; older model directories
+    have a list of strings, which loads to the same songs."""
+    meta = json.loads((model_dir / "melodygen.json").read_text())
+    assert isinstance(meta["songs"][0]["tokens"], str)
+    before = store.load(model_dir).meta.songs
+    edit_meta(model_dir, lambda m: m["songs"][0].update(tokens=m["songs"][0]["tokens"].split()))
+    assert store.load(model_dir).meta.songs == before == (read_song(NABIYA),)
 
 
 def test_metadata_that_is_not_json(cli, model_dir):
