@@ -464,6 +464,16 @@ _KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66
 _KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
+def key_of(notes: Sequence[Note]) -> str | None:
+    """A melody's estimated key (estimate_key, each pitch weighed by its notes' beats); None
+    for rests alone."""
+    weights = np.zeros(12)
+    for note in notes:
+        if not note.is_rest:
+            weights[note.midi_pitch % 12] += note.beats  # type: ignore[operator]
+    return estimate_key(weights) if weights.any() else None
+
+
 def estimate_key(weights: np.ndarray) -> str:
     """The key whose Krumhansl-Kessler profile correlates best with a melody's pitch-class
     weights (each note's length): the Krumhansl-Schmuckler algorithm. Of two spellings of a

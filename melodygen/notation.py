@@ -246,6 +246,18 @@ def spell(pitch: int, key: str | None = None) -> Note:
     return Note(letter, 4, 0, octave, alter)
 
 
+def respell(notes: Sequence[Note], key: str) -> tuple[Note, ...]:
+    """The notes with each pitch spelled for ``key`` (spell), lengths, ties and triplets kept:
+    a composed tune whose model knows both c#4 and d-4 reads in one key."""
+    out = []
+    for note in notes:
+        if not note.is_rest:
+            s = spell(note.midi_pitch, key)  # type: ignore[arg-type]
+            note = dataclasses.replace(note, letter=s.letter, octave=s.octave, alter=s.alter)
+        out.append(note)
+    return tuple(out)
+
+
 def fifths_of(letter: str, alter: int) -> int:
     """A spelling's place on the line of fifths: c 0, g 1, f -1, b- -2, f# 6."""
     return FIFTHS.index(letter) - 1 + 7 * alter

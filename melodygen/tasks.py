@@ -386,10 +386,12 @@ def compose(
     tunes = []
     audio_problem = None
     for k, tune in enumerate(drawn):
-        notes = tuple(seed) + tuple(model.vocab.notes[i] for i in tune.tokens)
+        added = tuple(model.vocab.notes[i] for i in tune.tokens)
+        key = midi.key_of(tuple(seed) + added)  # the seed is the user's, spelled as given
+        notes = tuple(seed) + (notation.respell(added, key) if key else added)
         title = f"{name} {k + 1}"  # the MIDI track's name: the same whatever the count
         song = Song(notes, name=title, title=title, tempo=header["tempo"], time=header["time"],
-                    program=header["program"])  # fmt: skip
+                    program=header["program"], key=key)  # fmt: skip
         picture = functools.partial(
             plots.piano_roll, song, len(seed), f"{title} ({model.kind.name})"
         )

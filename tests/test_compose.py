@@ -329,3 +329,31 @@ def test_every_kind_composes_with_beam_search_top_p_and_bars(cli, tmp_path, kind
     assert beamed.stdout.split()[:4] == seed.split(",") and len(beamed.stdout.split()) == 10
     for line in nucleus.stdout.splitlines():  # 2/4: the seed fills a bar, then two more
         assert sum(parse_token(t).beats for t in line.split()) == 6
+
+
+def test_a_tune_is_spelled_in_its_key_and_says_which(cli, tmp_path):
+    """A model that learned both c#4 and d-4 (from songs in F# and G-flat) still writes each
+    pitch of a tune one way, for the key estimated from the tune, and a key signature."""
+    (tmp_path / "songs").mkdir()
+    for name, text in (
+        ("sharp.txt", "f#4 g#4 a#4 b4 c'#4 d'#4 e'#4 f'#2 e'#4 d'#4 c'#4 b4 a#4 g#4 f#2"),
+        ("flat.txt", "g-4 a-4 b-4 c'-4 d'-4 e'-4 f'4 g'-2 f'4 e'-4 d'-4 c'-4 b-4 a-4 g-2"),
+    ):
+        (tmp_path / "songs" / name).write_text(text + "\n")
+    trained = cli("train", tmp_path / "songs", "--model", "ngram", "-o", "m")
+    assert trained.exit_code == 0, trained.output
+    result = cli("compose", "--model", "m", "-n", "6", "--random-seed", "3", "--length", "40",
+                 "-o", "k/t.mid")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    mixed = 0
+    for k, line in enumerate(result.stdout.splitlines(), start=1):
+        notes = [parse_token(t) for t in line.split()]
+        spellings = collections.defaultdict(set)
+        for note in notes:
+            spellings[note.midi_pitch % 12].add((note.letter, note.alter))
+        assert all(len(s) == 1 for s in spellings.values()), line
+        mixed += len({n.alter for n in notes} - {0}) > 1  # sharps and flats in one tune
+        keys = [m.key for m in mido.MidiFile(tmp_path / f"k/t-{k}.mid").tracks[0]
+                if m.type == "key_signature"]  # fmt: skip
+        assert len(keys) == 1
+    assert mixed == 0
