@@ -27,7 +27,11 @@ from pathlib import Path
 from melodygen import corpus, evaluation, notation, training
 from melodygen.notation import Note, Song
 
-PLAIN = corpus.TOKEN_LENGTHS  # written length in quarter notes -> (duration, dots)
+PLAIN = {  # written length in quarter notes -> (duration, dots) of the one token that long
+    Fraction(4, duration) * factor: (duration, dots)
+    for duration in notation.DURATIONS
+    for dots, factor in enumerate(notation.DOT_FACTORS)
+}
 LENGTHS = {  # sounding length -> (duration, dots, triplet); a plain token where both exist
     **{n * notation.TRIPLET: (d, dots, True) for n, (d, dots) in PLAIN.items()},
     **{n: (d, dots, False) for n, (d, dots) in PLAIN.items()},

@@ -175,11 +175,6 @@ def split(songs: Sequence[Song], fraction: float) -> tuple[list[Song], list[Song
 
 ESSEN_MIN_TOKENS = 12  # shorter tunes in the collection are quoted fragments
 ESSEN_LEFT_OUT = ("test",)  # ABC files of music21's own tests, some repeating Essen tunes
-TOKEN_LENGTHS = {  # quarter notes -> (duration, dots) of the one token that long
-    Fraction(4, duration) * factor: (duration, dots)
-    for duration in notation.DURATIONS
-    for dots, factor in enumerate(notation.DOT_FACTORS)
-}
 
 
 @dataclass
@@ -219,8 +214,10 @@ def write_essen(
     files: Sequence[Path] | None = None,
 ) -> Export:
     """Write each tune of the ABC ``files`` (default: music21's essenFolksong collection) into
-    ``directory`` as ``<file stem>-<X number, 4 digits>.txt``, ties merged, and count the tunes
-    the notation cannot spell yet (tuplets, grace notes, chords, lengths no token has).
+    ``directory`` as ``<file stem>-<X number, 4 digits>.txt``, ties merged (write_length:
+    tied tokens only where no token has the length), triplets as triplets, and count the tunes
+    the notation cannot spell yet (grace notes, chords, lengths no tokens add up to, such as
+    other tuplets').
     ``on_progress(files done, files)`` after each file."""
     try:
         from music21 import abcFormat, common, meter  # optional, and slow to import
@@ -246,7 +243,6 @@ def write_essen(
             reason = (
                 "chords" if any(isinstance(t, abcFormat.ABCChord) for t in abc_notes)
                 else "grace notes" if any(t.inGrace for t in abc_notes)
-                else "tuplets" if any(t.activeTuplet for t in abc_notes)
                 else None
             )  # fmt: skip
             if reason:
@@ -286,16 +282,16 @@ def _essen_notes(elements) -> list[notation.Note] | str:
             merged[-1][2] = tie
         else:
             merged.append([n, n.quarterLength, tie])
-    notes = []
+    notes: list[notation.Note] = []
     for n, length, _ in merged:
-        if length not in TOKEN_LENGTHS:
-            return "a length no token has"
-        duration, dots = TOKEN_LENGTHS[length]
-        if n.isRest:
-            notes.append(notation.Note(None, duration, dots))
-        else:
+        note = notation.REST
+        if not n.isRest:
             p = n.pitch
-            notes.append(notation.Note(p.step.lower(), duration, dots, p.octave, int(p.alter)))
+            note = notation.Note(p.step.lower(), 4, 0, p.octave, int(p.alter))
+        try:
+            notes += notation.write_length(note, Fraction(length))
+        except ValueError:
+            return "a length no tokens add up to"
     if len(notes) < ESSEN_MIN_TOKENS:
         return f"fewer than {ESSEN_MIN_TOKENS} notes and rests"
     return notes

@@ -7,6 +7,7 @@ import re
 import shutil
 import time
 import zlib
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -161,7 +162,7 @@ TWELVE = "cdef | gabc' | c'bag | fedc |"  # 16 eighth notes
 
 
 def test_essen_export_merges_ties_and_counts_what_it_cannot_spell(tmp_path):
-    pytest.importorskip("music21")
+    music21 = pytest.importorskip("music21")
     bodies = {
         1: TWELVE + " C4- | C2 z2 |]",  # a tie across the bar line: one dotted half
         2: TWELVE + " (3cde c2 |]",  # triplet
@@ -169,32 +170,46 @@ def test_essen_export_merges_ties_and_counts_what_it_cannot_spell(tmp_path):
         4: TWELVE + " [ceg]4 |]",  # chord
         5: "cdef | gabc' |]",  # 8 notes: a fragment
         6: TWELVE + " C4- | C |]",  # tied into 5/8 of a whole: no token is that long
+        7: TWELVE + " (5cdefg c |]",  # a quintuplet: no tokens add up to a fifth of a beat
     }
     abc = tmp_path / "mini.abc"
     abc.write_text("".join(TUNE.format(x=x, body=b) for x, b in bodies.items()), encoding="utf-8")
     (tmp_path / "out").mkdir()
     export = corpus.write_essen(tmp_path / "out", files=[abc])
-    assert export.written == 1 and not export.failed
+    assert export.written == 3 and not export.failed
     assert export.skipped == {
-        "tuplets": 1, "grace notes": 1, "chords": 1, "fewer than 12 notes and rests": 1,
-        "a length no token has": 1,
+        "grace notes": 1, "chords": 1, "fewer than 12 notes and rests": 1,
+        "a length no tokens add up to": 1,
     }  # fmt: skip
     song = read_song(tmp_path / "out" / "mini-0001.txt")
     assert (song.title, song.time) == ("mini-1", (2, 4))
     assert song.tokens[-3:] == ["c'8", "c2.", "r4"]
+    assert read_song(tmp_path / "out" / "mini-0002.txt").tokens[-4:] == [
+        "trip{c'8}", "trip{d'8}", "trip{e'8}", "c'4"
+    ]  # fmt: skip
+    assert read_song(tmp_path / "out" / "mini-0006.txt").tokens[-2:] == ["c2~", "c8"]
+    for x in (2, 6):  # the lengths music21 reads from the ABC, tied notes as they are tied
+        theirs = music21.converter.parse(TUNE.format(x=x, body=bodies[x]), format="abc")
+        lengths = [Fraction(n.quarterLength) for n in theirs.flatten().notesAndRests]
+        song = read_song(tmp_path / "out" / f"mini-{x:04d}.txt")
+        assert [n.length for n in song.notes] == lengths, x
 
 
 def test_essen_export_matches_the_shared_corpus(cli, essen, tmp_path):
     """One file of music21's collection (erk5.abc), through the command: the same tunes and
-    tokens as the shared corpus, which was exported from music21 the same way."""
+    tokens as the shared corpus, which was exported from music21 the same way before ties
+    could be written, and the one tune it left out for a length no single token has."""
     music21 = pytest.importorskip("music21")
     erk5 = music21.common.getCorpusFilePath() / "essenFolksong" / "erk5.abc"
     (tmp_path / "out").mkdir()
     export = corpus.write_essen(tmp_path / "out", files=[erk5])
-    assert export.written == 26 and export.skipped == {"a length no token has": 1}
-    written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == sorted(p.name for p in essen.glob("erk5-*.txt"))
-    for name in written:
+    assert export.written == 27 and not export.skipped
+    written = {p.name for p in (tmp_path / "out").iterdir()}
+    shared = {p.name for p in essen.glob("erk5-*.txt")}
+    assert len(shared) == 26 and shared < written
+    for name in shared:
         mine, theirs = read_song(tmp_path / "out" / name), read_song(essen / name)
         assert (mine.title, mine.tokens) == (theirs.title, theirs.tokens)
+    (extra,) = written - shared
+    assert any(n.tie for n in read_song(tmp_path / "out" / extra).notes)
     assert "already exists" in cli("corpus", "essen", tmp_path / "out").stderr
