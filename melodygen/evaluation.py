@@ -35,7 +35,7 @@ import numpy as np
 from melodygen.corpus import Skipped
 from melodygen.encoding import PITCH_CLASSES, SOUNDS, Vocabulary
 from melodygen.models import Model
-from melodygen.notation import LENGTH_CLASSES, PITCH_NAMES, Note, Song, pitch_name
+from melodygen.notation import LENGTH_CLASSES, Note, Song, key_for_people, key_on, pitch_name
 
 BATCH = 256  # songs evaluated side by side through the numpy forward pass
 
@@ -399,7 +399,8 @@ def style(notes: Sequence[Note], training: Histograms) -> Style:
         if share > best + 1e-12:
             best, scale = (
                 share,
-                f"{PITCH_NAMES[tonic]} major / {PITCH_NAMES[(tonic + 9) % 12]} minor",
+                f"{key_for_people(key_on(tonic, False))} / "
+                f"{key_for_people(key_on((tonic + 9) % 12, True))}",
             )
     return Style(
         min(pitches, default=None),

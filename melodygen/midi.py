@@ -21,14 +21,12 @@ import numpy as np
 
 from melodygen.errors import BadInput
 from melodygen.notation import (
-    ACCIDENTALS,
     KEYS,
-    LETTER_SEMITONES,
-    LETTERS,
     REST,
     Note,
     Song,
     header_value,
+    key_on,
     one_line,
     spell,
     write_length,
@@ -484,14 +482,7 @@ def estimate_key(weights: np.ndarray) -> str:
         for tonic in range(12)
     ]
     _, tonic, minor = max(scores, key=lambda s: np.nan_to_num(s[0], nan=-2))
-    return min(
-        (k for k in KEYS if k[0].islower() == minor and _tonic(k) == tonic),
-        key=lambda k: (abs(KEYS[k]), KEYS[k]),
-    )
-
-
-def _tonic(key: str) -> int:
-    return (LETTER_SEMITONES[LETTERS.index(key[0].lower())] + ACCIDENTALS.get(key[1:], 0)) % 12
+    return key_on(tonic, minor)
 
 
 def _in_effect(events: dict[int, object], tick: int):

@@ -55,6 +55,26 @@ def _key_name(fifths: int, minor: bool) -> str:
 # (negative: flats).
 KEYS = {_key_name(f + 3 * minor, minor): f for minor in (False, True) for f in range(-7, 8)}
 
+
+def key_on(tonic: int, minor: bool) -> str:
+    """The key on a pitch class as KEYS names it: of its two spellings the one with fewer
+    accidentals, then flats (D- major, not C#; g# minor, not a-)."""
+    return min(
+        (k for k in KEYS if k[0].islower() == minor and _tonic(k) == tonic),
+        key=lambda k: (abs(KEYS[k]), KEYS[k]),
+    )
+
+
+def _tonic(key: str) -> int:
+    return (LETTER_SEMITONES[LETTERS.index(key[0].lower())] + ACCIDENTALS.get(key[1:], 0)) % 12
+
+
+def key_for_people(key: str) -> str:
+    """ "D-" -> "Db major", "f#" -> "F# minor"."""
+    mode = "minor" if key[0].islower() else "major"
+    return f"{key[0].upper()}{key[1:].replace('-', 'b')} {mode}"
+
+
 _CONTROL_RUN = re.compile(f"[{re.escape(''.join(sorted(CONTROL)))}\t\x80-\x9f]+")  # and C1
 _SEPARATORS = re.compile(r"[\s,|]+")
 _HEADER = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*:(.*)$")

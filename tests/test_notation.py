@@ -16,6 +16,8 @@ from melodygen.notation import (
     Note,
     TokenError,
     format_song,
+    key_for_people,
+    key_on,
     merge_ties,
     parse_song,
     parse_token,
@@ -249,3 +251,14 @@ def test_models_learn_tied_runs_merged(written, learned, tmp_path):
     assert " ".join(n.token for n in merge_ties(parse_song(written).notes)) == learned
     write(tmp_path / "song.txt", written)
     assert " ".join(corpus.read([tmp_path]).songs[0].tokens) == learned
+
+
+def test_keys_are_named_with_the_fewest_accidentals_then_flats():
+    assert [key_on(t, False) for t in range(12)] == [
+        "C", "D-", "D", "E-", "E", "F", "G-", "G", "A-", "A", "B-", "B"
+    ]  # fmt: skip
+    assert [key_on(t, True) for t in range(12)] == [
+        "c", "c#", "d", "e-", "e", "f", "f#", "g", "g#", "a", "b-", "b"
+    ]  # fmt: skip
+    assert all(key_on(t, m) in KEYS for t in range(12) for m in (False, True))
+    assert [key_for_people(k) for k in ("D-", "f#", "C")] == ["Db major", "F# minor", "C major"]
