@@ -12,7 +12,7 @@ import contextlib
 import difflib
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -462,20 +462,15 @@ _KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66
 _KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
-def key_of(notes: Sequence[Note]) -> str | None:
-    """A melody's estimated key (estimate_key, each pitch weighed by its notes' beats); None
-    for rests alone."""
+def key_of(sounds: Iterable[tuple[int, float]]) -> str | None:
+    """The key of a melody's (pitch, length) sounds: the one whose Krumhansl-Kessler profile
+    correlates best with the time spent on each pitch class (the Krumhansl-Schmuckler
+    algorithm), named as key_on names it; None without sounds."""
     weights = np.zeros(12)
-    for note in notes:
-        if not note.is_rest:
-            weights[note.midi_pitch % 12] += note.beats  # type: ignore[operator]
-    return estimate_key(weights) if weights.any() else None
-
-
-def estimate_key(weights: np.ndarray) -> str:
-    """The key whose Krumhansl-Kessler profile correlates best with a melody's pitch-class
-    weights (each note's length): the Krumhansl-Schmuckler algorithm. Of two spellings of a
-    tonic (F# or G- major), the one with fewer accidentals, then flats."""
+    for pitch, length in sounds:
+        weights[pitch % 12] += float(length)
+    if not weights.any():
+        return None
     scores = [
         (float(np.corrcoef(weights, np.roll(profile, tonic))[0, 1]), tonic, minor)
         for minor, profile in ((False, _KK_MAJOR), (True, _KK_MINOR))
@@ -604,11 +599,8 @@ def import_midi(
     steps = grid or _fit_grid(np.array([start for start, _, _ in notes], float), ppq)
     line = _melody(notes, ppq, steps)
     header, remarks = _header(found)
-    weights = np.zeros(12)
-    for start, end, pitch in line:
-        weights[pitch % 12] += end - start
     key_from = "key signature" if "key" in header else "estimated"
-    key = header.pop("key", None) or estimate_key(weights)
+    key = header.pop("key", None) or key_of((pitch, end - start) for start, end, pitch in line)
     tokens: list[Note] = []
     cursor = 0
     for start, end, pitch in line:

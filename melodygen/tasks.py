@@ -387,7 +387,8 @@ def compose(
     audio_problem = None
     for k, tune in enumerate(drawn):
         added = tuple(model.vocab.notes[i] for i in tune.tokens)
-        key = midi.key_of(tuple(seed) + added)  # the seed is the user's, spelled as given
+        sounds = [(n.midi_pitch, n.beats) for n in (*seed, *added) if not n.is_rest]
+        key = midi.key_of(sounds)  # the seed is the user's, spelled as given
         notes = tuple(seed) + (notation.respell(added, key) if key else added)
         title = f"{name} {k + 1}"  # the MIDI track's name: the same whatever the count
         song = Song(notes, name=title, title=title, tempo=header["tempo"], time=header["time"],
