@@ -115,3 +115,20 @@ def essen_slice(essen, tmp_path_factory) -> Path:
     for path in sorted(essen.iterdir())[:60]:
         shutil.copy(path, root)
     return root
+
+
+FIXTURES = ROOT / "tests" / "data" / "models"  # written by tests/data/make_models.py
+
+
+def saved_weights(directory: Path) -> list[np.ndarray]:
+    """A model directory's weights.npz, as numpy reads it."""
+    with np.load(directory / "weights.npz") as npz:
+        return [npz[f"arr_{i}"] for i in range(len(npz.files))]
+
+
+def assert_same_weights(ours, theirs) -> None:
+    """Equal to float tolerance: the same arithmetic, perhaps on another CPU's instructions."""
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -15,7 +15,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from conftest import NABIYA, invoke, numpy_model
+from conftest import FIXTURES, NABIYA, invoke, numpy_model, saved_weights
 from melodygen import store
 from melodygen.generation import CopyIndex, Limits, Sampling, beam_search, choose, sample
 from melodygen.midi import PPQ
@@ -156,6 +156,12 @@ def ngram_model(essen_slice, tmp_path_factory):
         result = invoke("train", essen_slice, "--model", "ngram", "-o", root / "m")
     assert result.exit_code == 0, result.output
     return root / "m"
+
+
+def test_ngram_counts_what_an_earlier_release_counted(ngram_model):
+    """tests/data/models/ngram was counted by `melodygen train` on the same slice."""
+    ours, theirs = saved_weights(ngram_model), saved_weights(FIXTURES / "ngram")
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
 
 
 def compose_args(model, *args):

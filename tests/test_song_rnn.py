@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import FIXTURES, assert_same_weights, saved_weights
 from melodygen import corpus
 from melodygen.models import Repeats
 
@@ -148,6 +149,11 @@ def test_compose_a_whole_tune_without_a_seed_and_without_tensorflow(cli, essen_s
     assert seed, drawn.stderr
     again = cli("compose", "--model", "m", "--length", "40", "--random-seed", seed[1])
     assert again.stdout == drawn.stdout and "random seed" not in again.stderr
+
+
+def test_training_gives_the_weights_an_earlier_release_gave(trained):
+    """tests/data/models/song-rnn was trained by `melodygen train` with these settings."""
+    assert_same_weights(list(trained.model.weights), saved_weights(FIXTURES / "song-rnn"))
 
 
 def test_the_same_random_seed_trains_the_same_weights(trained, slice_songs):
