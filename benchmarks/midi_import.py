@@ -32,7 +32,7 @@ from pathlib import Path
 import mido
 import pretty_midi
 
-from melodygen import corpus, midi
+from melodygen import midi, transcribe
 
 BAR = 0.99
 warnings.filterwarnings("ignore", module="pretty_midi")  # its notes on odd files, not ours
@@ -147,16 +147,16 @@ def main() -> None:
                 print(f"{path.name[:28]:28} {status:>4}  {'one line' if one_line else lines}")
                 continue
             data = path.read_bytes()
-            imported = corpus.import_file(path)
+            imported = transcribe.import_file(path)
             reference = reference_line(data, imported.track, imported.channels)
             found = kept_notes(reference, song_onsets(imported.song), 1 / imported.grid)
-            again = midi.import_midi(midi.song_to_midi(imported.song)).song
+            again = transcribe.import_midi(midi.song_to_midi(imported.song)).song
             same = again.tokens == imported.song.tokens
             failures += not (one_line and same)
             total, kept = total + len(reference), kept + found
             print(
                 f"{path.name[:28]:28} {status:>4} {len(reference):>6} {found:>6} "
-                f"{found / len(reference):>7.1%} {midi.GRID_NAMES[imported.grid]:>13}  "
+                f"{found / len(reference):>7.1%} {transcribe.GRID_NAMES[imported.grid]:>13}  "
                 f"{'same tokens' if same else 'DIFFERS'}"
                 + ("" if one_line else f"  stderr: {lines}")
             )

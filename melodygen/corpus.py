@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from melodygen import midi, notation
+from melodygen import midi, notation, transcribe
 from melodygen.errors import BadInput
-from melodygen.files import read_bytes
 from melodygen.notation import Song
 
 SONG_SUFFIXES = (".txt",)
-SCORE_SUFFIXES = (".abc", ".xml", ".musicxml", ".mxl")  # read through music21
 MIN_SPLIT_SONGS = 20  # below this, no songs are held out by default
 DEFAULT_VALID = 0.1
 
@@ -43,56 +41,15 @@ class Corpus:
 def read_file(path: Path) -> Song:
     """One song file, or a MIDI, ABC or MusicXML file imported as ``melodygen import`` does,
     with its tied notes as models learn them (notation.merge_ties)."""
-    if path.suffix.lower() in midi.SUFFIXES + SCORE_SUFFIXES:
-        song = import_file(path).song
+    if path.suffix.lower() in midi.SUFFIXES + transcribe.SCORE_SUFFIXES:
+        song = transcribe.import_file(path).song
     else:
         song = notation.read_song(path)
     return dataclasses.replace(song, notes=notation.merge_ties(song.notes))
 
 
-def import_file(path: Path, track: str | None = None, grid: int | None = None) -> midi.Imported:
-    """A MIDI file's melody; an ABC or MusicXML score's by way of the MIDI music21 writes of it
-    (so the same melody rules apply), titled with the score's title."""
-    if path.suffix.lower() not in SCORE_SUFFIXES:
-        data = read_bytes(path, "MIDI file")
-        return midi.import_midi(data, str(path), path.stem, track, grid)
-    data, title, length = _score_midi(path)
-    imported = midi.import_midi(data, str(path), path.stem, track, grid)
-    notes = list(imported.song.notes)
-    while notes and notes[-1].is_rest and sum(n.length for n in notes[:-1]) >= length:
-        notes.pop()  # the silence music21 writes after a score's end
-    song = dataclasses.replace(
-        imported.song, notes=tuple(notes), title=title or imported.song.title
-    )
-    return dataclasses.replace(imported, song=song)
-
-
-def _score_midi(path: Path) -> tuple[bytes, str | None, Fraction]:
-    """An ABC or MusicXML file as MIDI bytes (its first tune when it holds several), its
-    title, and its length in beats."""
-    read_bytes(path, "score")  # the same errors as any other file that is missing or a folder
-    try:
-        from music21 import converter, stream
-        from music21.midi import translate
-    except ImportError:
-        raise BadInput(
-            f'{path}: reading ABC and MusicXML needs music21: pip install "melodygen[corpus]"'
-        ) from None
-    try:
-        score = converter.parse(path, forceSource=True)
-        if isinstance(score, stream.Opus):
-            score = score.scores[0]
-        title = score.metadata.title if score.metadata else None
-        length = Fraction(score.highestTime)
-        data = translate.streamToMidiFile(score).writestr()
-    except Exception as e:  # music21 raises many kinds on files it cannot read
-        reason = " ".join(str(e).split())[:120] or type(e).__name__
-        raise BadInput(f"{path}: not a score music21 can read ({reason})") from None
-    return data, notation.one_line(title) if title else None, length
-
-
 def _files(directory: Path) -> list[Path]:
-    suffixes = SONG_SUFFIXES + midi.SUFFIXES + SCORE_SUFFIXES
+    suffixes = SONG_SUFFIXES + midi.SUFFIXES + transcribe.SCORE_SUFFIXES
     found = []
     for root, dirs, names in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))

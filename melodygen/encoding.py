@@ -31,17 +31,8 @@ from functools import cached_property
 import numpy as np
 
 from melodygen.errors import BadInput
-from melodygen.notation import (
-    LENGTH_CLASSES,
-    LETTER_SEMITONES,
-    LETTERS,
-    MIDDLE_C_OCTAVE,
-    Note,
-    Song,
-    fifths_of,
-    parse_token,
-    spelled,
-)
+from melodygen.notation import LENGTH_CLASSES, MIDDLE_C_OCTAVE, Note, Song, parse_token
+from melodygen.theory import LETTERS, fifths_of, octave_of, spelled
 
 CHAPTER_TOKENS = tuple(f"{letter}{d}" for d in (4, 8) for letter in LETTERS)  # code2idx order
 MAX_SCALE_VALUE = 6.0  # the chapter's max_scale_value: b is 6 steps above c
@@ -261,7 +252,6 @@ def transpose(notes: Sequence[Note], semitones: int) -> tuple[Note, ...] | None:
         while (q + 1) // 7 < -2:
             q += 12
         letter, alter = spelled(q)
-        pitch = note.midi_pitch + semitones  # type: ignore[operator]
-        octave = (pitch - LETTER_SEMITONES[LETTERS.index(letter)] - alter) // 12 - 1
+        octave = octave_of(note.midi_pitch + semitones, letter, alter)  # type: ignore[operator]
         out.append(dataclasses.replace(note, letter=letter, octave=octave, alter=alter))
     return tuple(out)

@@ -35,7 +35,8 @@ import numpy as np
 from melodygen.corpus import Skipped
 from melodygen.encoding import PITCH_CLASSES, SOUNDS, Vocabulary
 from melodygen.models import Model
-from melodygen.notation import LENGTH_CLASSES, Note, Song, key_for_people, key_on, pitch_name
+from melodygen.notation import LENGTH_CLASSES, Note, Song
+from melodygen.theory import key_for_people, key_on, pitch_name
 
 BATCH = 256  # songs evaluated side by side through the numpy forward pass
 

@@ -19,60 +19,20 @@ from pathlib import Path
 
 from melodygen.errors import BadInput
 from melodygen.files import read_bytes
+from melodygen.theory import ACCIDENTALS, ALTER_SPELLING, KEYS, LETTER_SEMITONES, LETTERS
 
-LETTERS = "cdefgab"  # the chapter's order: the index is the diatonic step within an octave
-LETTER_SEMITONES = (0, 2, 4, 5, 7, 9, 11)  # semitones above C of each letter
 DURATIONS = (1, 2, 4, 8, 16, 32)  # note values: whole, half, quarter, eighth, 16th, 32nd
 DOT_FACTORS = (Fraction(1), Fraction(3, 2), Fraction(7, 4))  # length factor for 0, 1, 2 dots
 TRIPLET = Fraction(2, 3)  # trip{...}: three notes in the time of two
 TIE = "~"  # after a note: it is held into the next, which has the same pitch
 TRIPLET_OPEN, TRIPLET_CLOSE = "trip{", "}"
-ACCIDENTALS = {"##": 2, "#": 1, "--": -2, "-": -1}  # spelling -> semitones
-ALTER_SPELLING = {v: k for k, v in ACCIDENTALS.items()} | {0: ""}
 HEADER_KEYS = ("title", "tempo", "time", "program", "key")
 DIGITS = "0123456789"  # str.isdigit also takes superscripts, which int() rejects
 MAX_NUMERATOR = 255  # a MIDI time signature holds any numerator up to a byte (Essen has 116/4)
 DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
 # Characters a one-line title cannot hold (a tab can stay); NUL made a written song unreadable.
 CONTROL = {chr(c) for c in range(32)} - {"\t"} | {"\x7f", "\x85", "\u2028", "\u2029"}
-PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # for people
 MIDDLE_C_OCTAVE = 4  # c (no marks) is C4 = MIDI 60
-FIFTHS = "fcgdaeb"  # the naturals along the line of fifths: f -1, c 0, g 1 ... b 5
-
-
-def spelled(fifths: int) -> tuple[str, int]:
-    """(letter, alter) at a place on the line of fifths: 0 is c, 6 is f#, -2 is b-."""
-    return FIFTHS[(fifths + 1) % 7], (fifths + 1) // 7
-
-
-def _key_name(fifths: int, minor: bool) -> str:
-    letter, alter = spelled(fifths)
-    return (letter if minor else letter.upper()) + ALTER_SPELLING[alter]
-
-
-# Keys as music21 names them (upper case major, lower case minor, "-" a flat) with up to seven
-# sharps or flats, what a MIDI key signature holds; the value is the key signature's sharps
-# (negative: flats).
-KEYS = {_key_name(f + 3 * minor, minor): f for minor in (False, True) for f in range(-7, 8)}
-
-
-def key_on(tonic: int, minor: bool) -> str:
-    """The key on a pitch class as KEYS names it: of its two spellings the one with fewer
-    accidentals, then flats (D- major, not C#; g# minor, not a-)."""
-    return min(
-        (k for k in KEYS if k[0].islower() == minor and _tonic(k) == tonic),
-        key=lambda k: (abs(KEYS[k]), KEYS[k]),
-    )
-
-
-def _tonic(key: str) -> int:
-    return (LETTER_SEMITONES[LETTERS.index(key[0].lower())] + ACCIDENTALS.get(key[1:], 0)) % 12
-
-
-def key_for_people(key: str) -> str:
-    """ "D-" -> "Db major", "f#" -> "F# minor"."""
-    mode = "minor" if key[0].islower() else "major"
-    return f"{key[0].upper()}{key[1:].replace('-', 'b')} {mode}"
 
 
 _CONTROL_RUN = re.compile(f"[{re.escape(''.join(sorted(CONTROL)))}\t\x80-\x9f]+")  # and C1
@@ -247,40 +207,6 @@ def merge_ties(notes: Sequence[Note]) -> tuple[Note, ...]:
             out.append(dataclasses.replace(run[-1], tie=False))
         i = j + 1
     return tuple(out)
-
-
-def spell(pitch: int, key: str | None = None) -> Note:
-    """A quarter note of ``pitch`` spelled for ``key``: white keys natural, each black key as
-    the sharp or the flat that lies in the key's window of the line of fifths (F# minor's c#
-    and g#, A-flat major's d- and g-; a minor key's window leans sharp for its raised 6th and
-    7th, so D minor has c#). No key spells as C major: c# e- f# a- b-."""
-    fifths = KEYS.get(key or "C", 0)
-    low = fifths - 2 if key and key.islower() else fifths - 4  # minor keys raise 6th and 7th
-    pc = pitch % 12
-    if pc in LETTER_SEMITONES:
-        letter, alter = LETTERS[LETTER_SEMITONES.index(pc)], 0
-    else:
-        sharp = fifths_of(LETTERS[LETTER_SEMITONES.index(pc - 1)], 1)
-        letter, alter = spelled(sharp if sharp < low + 12 else sharp - 12)
-    octave = (pitch - LETTER_SEMITONES[LETTERS.index(letter)] - alter) // 12 - 1
-    return Note(letter, 4, 0, octave, alter)
-
-
-def respell(notes: Sequence[Note], key: str) -> tuple[Note, ...]:
-    """The notes with each pitch spelled for ``key`` (spell), lengths, ties and triplets kept:
-    a composed tune whose model knows both c#4 and d-4 reads in one key."""
-    out = []
-    for note in notes:
-        if not note.is_rest:
-            s = spell(note.midi_pitch, key)  # type: ignore[arg-type]
-            note = dataclasses.replace(note, letter=s.letter, octave=s.octave, alter=s.alter)
-        out.append(note)
-    return tuple(out)
-
-
-def fifths_of(letter: str, alter: int) -> int:
-    """A spelling's place on the line of fifths: c 0, g 1, f -1, b- -2, f# 6."""
-    return FIFTHS.index(letter) - 1 + 7 * alter
 
 
 @dataclass(frozen=True)
@@ -597,8 +523,3 @@ def format_song(song: Song, bars_per_line: int = 4) -> str:
 def parse_tokens(text: str, source: str = "<tokens>") -> list[Note]:
     """Parse a list of tokens such as the command line's ``g8,e8,e4,f8``."""
     return list(parse_song(text, source=source).notes)
-
-
-def pitch_name(pitch: int) -> str:
-    """A MIDI pitch as people read it on a chart: 60 is C4, 70 is Bb4."""
-    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from melodygen.notation import Song, parse_token, pitch_name
+from melodygen.notation import Song, parse_token
+from melodygen.theory import pitch_name
 
 WRONG = "#d62728"  # the chapter boxes wrong notes in red
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from melodygen import audio, corpus, generation, midi, notation, plots, store
+from melodygen import audio, corpus, generation, midi, notation, plots, store, theory, transcribe
 from melodygen.corpus import Corpus
 from melodygen.errors import BadInput
 from melodygen.evaluation import Evaluation, Histograms, Report, Style, evaluate, style
@@ -388,8 +388,8 @@ def compose(
     for k, tune in enumerate(drawn):
         added = tuple(model.vocab.notes[i] for i in tune.tokens)
         sounds = [(n.midi_pitch, n.beats) for n in (*seed, *added) if not n.is_rest]
-        key = midi.key_of(sounds)  # the seed is the user's, spelled as given
-        notes = tuple(seed) + (notation.respell(added, key) if key else added)
+        key = theory.key_of(sounds)  # the seed is the user's, spelled as given
+        notes = tuple(seed) + (theory.respell(added, key) if key else added)
         title = f"{name} {k + 1}"  # the MIDI track's name: the same whatever the count
         song = Song(notes, name=title, title=title, tempo=header["tempo"], time=header["time"],
                     program=header["program"], key=key)  # fmt: skip
@@ -439,15 +439,15 @@ def _write_song(
 
 def import_song(
     path: Path, out: Path, force: bool = False, track: str | None = None, grid: int | None = None
-) -> midi.Imported:
+) -> transcribe.Imported:
     """A MIDI, ABC or MusicXML file's melody written as a song file; what was kept and left
     out is in the result's summary."""
     check_output(out, (".txt",), overwrite=force)
-    if grid is not None and grid not in midi.GRID_VALUES:
-        values = ", ".join(map(str, sorted(midi.GRID_VALUES)))
+    if grid is not None and grid not in transcribe.GRID_VALUES:
+        values = ", ".join(map(str, sorted(transcribe.GRID_VALUES)))
         raise BadInput(f"must be one of {values} (16: sixteenths, 12: triplet eighths)", "grid")
-    steps = None if grid is None else midi.GRID_VALUES[grid]
-    imported = corpus.import_file(path, track, steps)
+    steps = None if grid is None else transcribe.GRID_VALUES[grid]
+    imported = transcribe.import_file(path, track, steps)
     write_atomic(out, notation.format_song(imported.song))
     return imported
 

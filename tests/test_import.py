@@ -11,10 +11,11 @@ import pretty_midi
 import pytest
 
 from conftest import invoke
-from melodygen import corpus
+from melodygen import corpus, transcribe
 from melodygen.errors import MelodygenError
-from melodygen.midi import import_midi, song_to_midi
+from melodygen.midi import song_to_midi
 from melodygen.notation import format_song, parse_song, read_song
+from melodygen.transcribe import import_midi
 
 PPQ = 480
 
@@ -288,7 +289,7 @@ K:G
 def test_abc_and_musicxml_import_through_music21(tmp_path):
     music21 = pytest.importorskip("music21")
     (tmp_path / "tune.abc").write_text(ABC)
-    imported = corpus.import_file(tmp_path / "tune.abc")
+    imported = transcribe.import_file(tmp_path / "tune.abc")
     song = imported.song
     assert song.title == "Triplets and ties"
     assert (song.time, song.key) == ((2, 4), "G")
@@ -296,12 +297,12 @@ def test_abc_and_musicxml_import_through_music21(tmp_path):
     assert song.tokens == ["trip{g8}", "trip{a8}", "trip{b8}", "c'4", "d'4..", "e'16", "d'2"]
     score = music21.converter.parse("tinyNotation: 3/4 e4 f#8 g8 trip{a8 b8 c'8} d'2.")
     score.write("musicxml", fp=tmp_path / "waltz.musicxml")
-    waltz = corpus.import_file(tmp_path / "waltz.musicxml").song
+    waltz = transcribe.import_file(tmp_path / "waltz.musicxml").song
     assert waltz.time == (3, 4)
     assert waltz.tokens == ["e4", "f#8", "g8", "trip{a8}", "trip{b8}", "trip{c'8}", "d'2."]
     (tmp_path / "broken.abc").write_text("X:1\nK:\n(((")
     with pytest.raises(MelodygenError, match=r"broken\.abc"):
-        corpus.import_file(tmp_path / "broken.abc")
+        transcribe.import_file(tmp_path / "broken.abc")
     # train reads them in directories, skipping what cannot be read and saying why
     read = corpus.read([tmp_path])
     assert sorted(song.name for song in read.songs) == ["tune", "waltz"]

@@ -12,8 +12,9 @@ import pytest
 from conftest import CHAPTER_SEQ, NABIYA, SONGS
 from melodygen import corpus
 from melodygen.errors import MelodygenError
-from melodygen.midi import PPQ, midi_to_song, song_to_midi
+from melodygen.midi import PPQ, song_to_midi
 from melodygen.notation import parse_song, read_song
+from melodygen.transcribe import import_midi
 
 
 def read_back(data: bytes) -> pretty_midi.PrettyMIDI:
@@ -84,7 +85,7 @@ def test_every_note_is_closed():
 @pytest.mark.parametrize("path", sorted(SONGS.glob("*.txt")), ids=lambda p: p.stem)
 def test_render_then_import_gives_the_same_song(path):
     song = read_song(path)
-    again = midi_to_song(song_to_midi(song))
+    again = import_midi(song_to_midi(song)).song
     assert again.tokens == song.tokens
     assert again.title == song.title
     assert again.time == (song.time or (4, 4))
@@ -120,7 +121,7 @@ def build_midi(notes, ppq=96, tempo=400000, note_off_as_zero_velocity=False, ext
 def test_import_any_ppq_and_tempo():
     # ppq 96, 150 bpm: quarter, eighth, dotted eighth, rest of a quarter, half
     data = build_midi([(0, 96, 67), (96, 144, 64), (144, 216, 65), (312, 504, 62)], tempo=400000)
-    song = midi_to_song(data)
+    song = import_midi(data).song
     assert song.tokens == ["g4", "e8", "f8.", "r4", "d2"]
     assert song.tempo == 150
 
@@ -130,7 +131,7 @@ def test_import_snaps_to_the_nearest_thirty_second():
     data = build_midi(
         [(3, 98, 60), (102, 148, 62), (151, 203, 64)], ppq=100, note_off_as_zero_velocity=True
     )
-    assert midi_to_song(data).tokens == ["c4", "d8", "e8"]
+    assert import_midi(data).song.tokens == ["c4", "d8", "e8"]
 
 
 def test_notes_longer_than_a_token_are_tied_not_cut():
@@ -140,7 +141,7 @@ def test_notes_longer_than_a_token_are_tied_not_cut():
     data = build_midi(
         [(s, s + n, 60 + 2 * i) for i, (s, n) in enumerate(zip(starts, lengths, strict=True))]
     )
-    song = midi_to_song(data)
+    song = import_midi(data).song
     assert song.tokens == ["c8~", "c32", "d1..~", "d2", "e1~", "e4", "f#4~", "f#16"]
     pm = read_back(song_to_midi(song))
     assert [n.end - n.start for n in pm.instruments[0].notes] == pytest.approx(
@@ -164,7 +165,7 @@ def test_polyphony_keeps_the_highest_note_of_each_onset():
             (672, 768, 50),
         ]
     )
-    assert midi_to_song(data).tokens == ["g4", "c'4", "d'4", "r2", "g'4", "D4", "D4"]
+    assert import_midi(data).song.tokens == ["g4", "c'4", "d'4", "r2", "g'4", "D4", "D4"]
 
 
 def test_drums_are_ignored():
@@ -175,14 +176,14 @@ def test_drums_are_ignored():
         ]
     )
     data = build_midi([(0, 96, 60)], extra_tracks=[drums])
-    assert midi_to_song(data).tokens == ["c4"]
+    assert import_midi(data).song.tokens == ["c4"]
 
 
 def test_import_spells_black_keys_by_context():
     f_major = build_midi([(i * 96, i * 96 + 96, p) for i, p in enumerate([65, 67, 69, 70, 72])])
-    assert midi_to_song(f_major).tokens == ["f4", "g4", "a4", "b-4", "c'4"]
+    assert import_midi(f_major).song.tokens == ["f4", "g4", "a4", "b-4", "c'4"]
     g_major = build_midi([(i * 96, i * 96 + 96, p) for i, p in enumerate([67, 66, 67, 54])])
-    assert midi_to_song(g_major).tokens == ["g4", "f#4", "g4", "F#4"]
+    assert import_midi(g_major).song.tokens == ["g4", "f#4", "g4", "F#4"]
 
 
 @pytest.mark.parametrize(
@@ -197,7 +198,7 @@ def test_import_spells_black_keys_by_context():
 )
 def test_bad_midi_is_a_clear_error(data, fragment):
     with pytest.raises(MelodygenError, match=re.escape(fragment)):
-        midi_to_song(data, source="x.mid")
+        import_midi(data, source="x.mid")
 
 
 def test_all_songs_render_without_error():

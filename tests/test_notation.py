@@ -11,18 +11,15 @@ from melodygen import corpus
 from melodygen.errors import MelodygenError
 from melodygen.notation import (
     DURATIONS,
-    KEYS,
-    LETTERS,
     Note,
     TokenError,
     format_song,
-    key_for_people,
-    key_on,
     merge_ties,
     parse_song,
     parse_token,
     read_song,
 )
+from melodygen.theory import KEYS, LETTERS, key_for_people, key_on
 
 # token -> (MIDI pitch or None for a rest, length in beats)
 TOKENS = {

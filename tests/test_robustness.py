@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from conftest import NABIYA, SONGS, numpy_model, write
 from melodygen import store
 from melodygen.errors import BadInput, MelodygenError
-from melodygen.midi import midi_to_song, song_to_midi
+from melodygen.midi import song_to_midi
 from melodygen.notation import parse_song, read_song
+from melodygen.transcribe import import_midi
 
 
 def one_line_error(result, status=2) -> str:
@@ -313,12 +314,12 @@ def valid_midi() -> bytes:
 ))  # fmt: skip
 def test_fuzz_midi_importer(data):
     try:
-        song = midi_to_song(data, source="fuzz.mid")
+        song = import_midi(data, source="fuzz.mid").song
     except MelodygenError as e:
         assert str(e).startswith("fuzz.mid:")
     else:
         assert song.notes
-        again = midi_to_song(song_to_midi(song))
+        again = import_midi(song_to_midi(song)).song
         assert again.tokens == song.tokens
 
 
@@ -340,7 +341,7 @@ def test_a_long_silence_is_refused_not_allocated():
     out = io.BytesIO()
     midi.save(file=out)
     with pytest.raises(BadInput, match="too long to import"):
-        midi_to_song(out.getvalue(), source="long.mid")
+        import_midi(out.getvalue(), source="long.mid")
 
 
 def test_a_long_written_silence_imports_as_whole_rests():
@@ -353,5 +354,5 @@ def test_a_long_written_silence_imports_as_whole_rests():
     midi.tracks.append(track)
     out = io.BytesIO()
     midi.save(file=out)
-    song = midi_to_song(out.getvalue(), source="long.mid")
+    song = import_midi(out.getvalue(), source="long.mid").song
     assert song.tokens[0] == "c4" and sum(n.length for n in song.notes) == 50_001

@@ -1,0 +1,127 @@
+"""Music theory as pure functions of pitches and spellings: keys, the line of fifths, spelling a
+pitch in a key, and estimating a melody's key. It imports nothing of melodygen, so notation,
+import, composing and encoding share one definition of each.
+
+A spelling is a letter (``"c"``..``"b"``) and an alteration in semitones (``+1`` a sharp, ``-1``
+a flat); a key is named as music21 names it: upper case major, lower case minor, ``-`` a flat
+(``"E-"`` is E-flat major, ``"f#"`` F-sharp minor).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # respell replaces the spelling of notation's notes; notation imports us
+    from melodygen.notation import Note
+
+LETTERS = "cdefgab"  # the chapter's order: the index is the diatonic step within an octave
+LETTER_SEMITONES = (0, 2, 4, 5, 7, 9, 11)  # semitones above C of each letter
+ACCIDENTALS = {"##": 2, "#": 1, "--": -2, "-": -1}  # spelling -> semitones
+ALTER_SPELLING = {v: k for k, v in ACCIDENTALS.items()} | {0: ""}
+FIFTHS = "fcgdaeb"  # the naturals along the line of fifths: f -1, c 0, g 1 ... b 5
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # for people
+
+
+def fifths_of(letter: str, alter: int) -> int:
+    """A spelling's place on the line of fifths: c 0, g 1, f -1, b- -2, f# 6."""
+    return FIFTHS.index(letter) - 1 + 7 * alter
+
+
+def spelled(fifths: int) -> tuple[str, int]:
+    """(letter, alter) at a place on the line of fifths: 0 is c, 6 is f#, -2 is b-."""
+    return FIFTHS[(fifths + 1) % 7], (fifths + 1) // 7
+
+
+def octave_of(pitch: int, letter: str, alter: int) -> int:
+    """The scientific octave in which ``letter`` with ``alter`` sounds as MIDI ``pitch`` (b#3 is
+    MIDI 60, as c4 is)."""
+    return (pitch - LETTER_SEMITONES[LETTERS.index(letter)] - alter) // 12 - 1
+
+
+def _key_name(fifths: int, minor: bool) -> str:
+    letter, alter = spelled(fifths)
+    return (letter if minor else letter.upper()) + ALTER_SPELLING[alter]
+
+
+# Keys with up to seven sharps or flats, what a MIDI key signature holds; the value is the key
+# signature's sharps (negative: flats).
+KEYS = {_key_name(f + 3 * minor, minor): f for minor in (False, True) for f in range(-7, 8)}
+
+
+def tonic_of(key: str) -> int:
+    """The pitch class of a key's tonic: 0 for C and c, 10 for B- and b-."""
+    return (LETTER_SEMITONES[LETTERS.index(key[0].lower())] + ACCIDENTALS.get(key[1:], 0)) % 12
+
+
+def key_on(tonic: int, minor: bool) -> str:
+    """The key on a pitch class as KEYS names it: of its two spellings the one with fewer
+    accidentals, then flats (D- major, not C#; g# minor, not a-)."""
+    return min(
+        (k for k in KEYS if k[0].islower() == minor and tonic_of(k) == tonic),
+        key=lambda k: (abs(KEYS[k]), KEYS[k]),
+    )
+
+
+def key_for_people(key: str) -> str:
+    """ "D-" -> "Db major", "f#" -> "F# minor"."""
+    mode = "minor" if key[0].islower() else "major"
+    return f"{key[0].upper()}{key[1:].replace('-', 'b')} {mode}"
+
+
+def pitch_name(pitch: int) -> str:
+    """A MIDI pitch as people read it on a chart: 60 is C4, 70 is Bb4."""
+    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def spell(pitch: int, key: str | None = None) -> tuple[str, int, int]:
+    """(letter, alter, octave) of ``pitch`` spelled for ``key``: white keys natural, each black
+    key as the sharp or the flat that lies in the key's window of the line of fifths (F# minor's
+    c# and g#, A-flat major's d- and g-; a minor key's window leans sharp for its raised 6th and
+    7th, so D minor has c#). No key spells as C major: c# e- f# a- b-."""
+    fifths = KEYS.get(key or "C", 0)
+    low = fifths - 2 if key and key.islower() else fifths - 4  # minor keys raise 6th and 7th
+    pc = pitch % 12
+    if pc in LETTER_SEMITONES:
+        letter, alter = LETTERS[LETTER_SEMITONES.index(pc)], 0
+    else:
+        sharp = fifths_of(LETTERS[LETTER_SEMITONES.index(pc - 1)], 1)
+        letter, alter = spelled(sharp if sharp < low + 12 else sharp - 12)
+    return letter, alter, octave_of(pitch, letter, alter)
+
+
+def respell(notes: Sequence[Note], key: str) -> tuple[Note, ...]:
+    """The notes with each pitch spelled for ``key`` (spell), lengths, ties and triplets kept:
+    a composed tune whose model knows both c#4 and d-4 reads in one key."""
+    out = []
+    for note in notes:
+        if not note.is_rest:
+            letter, alter, octave = spell(note.midi_pitch, key)  # type: ignore[arg-type]
+            note = dataclasses.replace(note, letter=letter, octave=octave, alter=alter)
+        out.append(note)
+    return tuple(out)
+
+
+_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+
+def key_of(sounds: Iterable[tuple[int, float]]) -> str | None:
+    """The key of a melody's (pitch, length) sounds: the one whose Krumhansl-Kessler profile
+    correlates best with the time spent on each pitch class (the Krumhansl-Schmuckler
+    algorithm), named as key_on names it; None without sounds."""
+    weights = np.zeros(12)
+    for pitch, length in sounds:
+        weights[pitch % 12] += float(length)
+    if not weights.any():
+        return None
+    scores = [
+        (float(np.corrcoef(weights, np.roll(profile, tonic))[0, 1]), tonic, minor)
+        for minor, profile in ((False, _KK_MAJOR), (True, _KK_MINOR))
+        for tonic in range(12)
+    ]
+    _, tonic, minor = max(scores, key=lambda s: np.nan_to_num(s[0], nan=-2))
+    return key_on(tonic, minor)
