@@ -32,14 +32,15 @@ CHAPTER_WAY = """
 import json, sys
 from pathlib import Path
 import numpy as np
-from melodygen import chapter, encoding
+from melodygen.kinds import KINDS, chapter, window
+from melodygen import encoding
 model_dir = Path(sys.argv[1])
 meta = json.loads((model_dir / "melodygen.json").read_text())
 vocab = encoding.Vocabulary(tuple(meta["vocabulary"]))
-table = encoding.input_table(vocab, meta["inputs"])
+table = window.input_table(vocab, KINDS[meta["model"]].inputs)
 model = chapter.load_model(model_dir / "model.keras")
 seed = [vocab.index(t) for t in sys.argv[2].split(",")]
-melody = chapter.continue_melody(model, table, seed, int(sys.argv[3]), meta["window"])
+melody = chapter.continue_melody(model, table, seed, int(sys.argv[3]), meta["spec"]["window"])
 print(" ".join(vocab.tokens[i] for i in melody))
 """
 
@@ -47,20 +48,22 @@ print(" ".join(vocab.tokens[i] for i in melody))
 KERAS_SONG_LOOP = """
 import sys, time
 import numpy as np
-from melodygen import chapter, models, store
+from melodygen import store
+from melodygen.kinds import chapter, song_rnn
 loaded = store.load(sys.argv[1])
 tunes, length = int(sys.argv[2]), int(sys.argv[3])
 keras_model = chapter.load_model(loaded.path / "model.keras")
 model, vocab = loaded.model, loaded.model.vocab
-table, units = models.factored_inputs(vocab), model.size.units
+table, units = song_rnn.factored_inputs(vocab), model.spec.units
 start = time.perf_counter()
 for tune in range(tunes):
     rng = np.random.default_rng([7, tune + 1])
-    repeats = models.Repeats(1)
-    states = [np.zeros((1, units), np.float32)] * (2 * model.size.layers)
+    repeats = song_rnn.Repeats(1)
+    states = [np.zeros((1, units), np.float32)] * (2 * model.spec.layers)
     previous = np.array([len(vocab)])  # <start>
     for _ in range(length):
-        ids = models.song_inputs(table, previous, *repeats.following())[:, None].astype(np.int32)
+        ids = song_rnn.song_inputs(table, previous, *repeats.following())[:, None]
+        ids = ids.astype(np.int32)
         logits, *states = keras_model.predict([ids, *states], verbose=0)
         logits = logits[0, -1].astype(np.float64)
         logits[[vocab.end, vocab.unknown]] = -np.inf

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from melodygen import corpus, store, tasks
-from melodygen.models import CHAPTER_KINDS, KINDS
+from melodygen.kinds import CHAPTER_KINDS, KINDS, Kind, Spec
 
 ESSEN = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "essen.tar.gz"
 
@@ -39,17 +39,18 @@ def unpack(archive: Path, work: Path, limit: int | None) -> Path:
     return songs
 
 
-def options_for(kind: str, args: argparse.Namespace) -> dict:
+def spec_for(kind: Kind, args: argparse.Namespace) -> Spec:
     """The kind's defaults, except a bounded number of epochs (and songs side by side for the
     chapter's stateful kinds)."""
-    if kind in CHAPTER_KINDS:
-        batch = args.stateful_batch if KINDS[kind].stateful else None
-        return {"model": kind, "epochs": args.chapter_epochs, "patience": args.patience,
-                "batch": batch}  # fmt: skip
-    return {"model": kind, "epochs": args.epochs, "patience": args.patience}
+    chapter = kind.name in CHAPTER_KINDS
+    wanted = {"epochs": args.chapter_epochs if chapter else args.epochs, "patience": args.patience}
+    if chapter and kind.stateful:
+        wanted["batch"] = args.stateful_batch
+    names = {s.name for s in kind.spec.settings()}
+    return kind.spec.replace(**{k: v for k, v in wanted.items() if k in names})
 
 
-def _log(label: str, epochs: int, ends: list[float], start: float):
+def _log(label: str, ends: list[float], start: float):
     """Hears of each epoch: notes when it ended, and says so on stderr."""
 
     def on_epoch(history) -> None:
@@ -88,19 +89,21 @@ def main() -> None:
               "| train bits/token | held-out bits/token | held-out pitch bits/note "
               "| held-out accuracy |")  # fmt: skip
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        for kind in args.kinds:
+        for name in args.kinds:
             start = time.perf_counter()
             ends: list[float] = []  # seconds from the start to the end of each epoch
             hear = functools.partial(_log, ends=ends, start=start)
-            out = (args.keep or work) / kind
-            trained = tasks.train([songs], options_for(kind, args), out, on_epochs=hear)
+            kind = KINDS[name]
+            out = (args.keep or work) / name
+            request = tasks.TrainRequest((songs,), kind, spec_for(kind, args), out=out)
+            trained = tasks.train(request, on_epochs=hear)
             wall = time.perf_counter() - start
             r, v = trained.report, trained.report.validation
             speed = f"{r.tokens_per_second:,.0f}" if r.epochs_run else "counted"
             best = r.best_epoch or r.epochs_run
             to_best = f"{ends[best - 1]:.0f}" if best and len(ends) >= best else "-"
             per_epoch = f"{r.seconds_per_epoch:.1f}" if r.epochs_run else "-"
-            print(f"| {kind} | {r.epochs_run} ({best}) | {wall:.0f} | {to_best} | {per_epoch} | "
+            print(f"| {name} | {r.epochs_run} ({best}) | {wall:.0f} | {to_best} | {per_epoch} | "
                   f"{speed} | {r.training.bits_per_token:.3f} | {v.bits_per_token:.3f} | "
                   f"{v.pitch_bits_per_note:.3f} | {v.accuracy:.1%} |", flush=True)  # fmt: skip
     finally:

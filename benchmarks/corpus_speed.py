@@ -3,7 +3,7 @@
 The same model (same initial weights), the same training songs (the Essen corpus with the
 default split), the same batches of songs in the same order, the same optimizer: once through
 `model.fit` (whole padded songs, masked by sample weights, from a tf.data generator), once
-through melodygen's loop (training.SongTrainer: one compiled step per chunk of a batch, the
+through melodygen's loop (kinds.song_rnn.SongTrainer: one compiled step per chunk of a batch, the
 state carried between chunks). For each: training tokens per second, and the held-out loss
 after the same number of steps. Both are set against the machine's arithmetic limit: FLOPs per
 training token times tokens per second, next to a float32 matmul rate measured in this run on
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +25,15 @@ from pathlib import Path
 import numpy as np
 
 from melodygen import corpus, evaluation, training
-from melodygen.models import KINDS, Model
+from melodygen.kinds import Model
+from melodygen.kinds.song_rnn import (
+    SONG_RNN,
+    SongSpec,
+    SongTrainer,
+    song_batches,
+    song_data,
+    song_vocabulary,
+)
 
 ESSEN = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "essen.tar.gz"
 
@@ -51,29 +60,29 @@ def matmul_rate(tf, rows: int, inner: int, cols: int, seconds: float = 2.0) -> f
     return 2 * rows * inner * cols * n / spent / 1e9
 
 
-def flops_per_token(config: training.TrainConfig, vocab_size: int) -> float:
+def flops_per_token(spec: SongSpec, vocab_size: int) -> float:
     """Multiply-adds of one token's forward pass, times 2 FLOPs each, times 3 for training
     (forward, and twice that backward)."""
-    width, macs = config.embedding, 0
-    for _ in range(config.layers):
-        macs += 4 * config.units * (width + config.units)
-        width = config.units
-    macs += config.units * vocab_size
+    width, macs = spec.embedding, 0
+    for _ in range(spec.layers):
+        macs += 4 * spec.units * (width + spec.units)
+        width = spec.units
+    macs += spec.units * vocab_size
     return 2 * 3 * macs
 
 
-def keras_fit(tf, keras, trainer: training.SongTrainer, epochs: int) -> list[float]:
+def keras_fit(tf, keras, trainer: SongTrainer, epochs: int) -> list[float]:
     """Train trainer.model's twin with model.fit on the same batches; returns each epoch's
     seconds."""
-    config = trainer.config
+    spec = trainer.spec
     song_model = trainer.model
     ids = keras.Input(shape=(None, 5), dtype="int32")
-    zeros = keras.layers.Lambda(lambda p: keras.ops.zeros((keras.ops.shape(p)[0], config.units)))
-    states = [zeros(ids)] * (2 * config.layers)
+    zeros = keras.layers.Lambda(lambda p: keras.ops.zeros((keras.ops.shape(p)[0], spec.units)))
+    states = [zeros(ids)] * (2 * spec.layers)
     logits = song_model([ids, *states])[0]
     model = keras.Model(ids, logits)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=trainer.rate),
+        optimizer=keras.optimizers.Adam(learning_rate=spec.learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     signature = (
@@ -83,8 +92,8 @@ def keras_fit(tf, keras, trainer: training.SongTrainer, epochs: int) -> list[flo
     )
     seconds = []
     for epoch in range(epochs):
-        model.optimizer.learning_rate.assign(trainer.rate * trainer.decay**epoch)
-        batches = list(training.song_batches(config.seed, epoch, trainer.data, trainer.batch))
+        model.optimizer.learning_rate.assign(spec.learning_rate * spec.decay**epoch)
+        batches = list(song_batches(trainer.seed, epoch, trainer.data, spec.batch))
         data = tf.data.Dataset.from_generator(
             lambda b=batches: iter(b),
             output_signature=signature,
@@ -95,7 +104,7 @@ def keras_fit(tf, keras, trainer: training.SongTrainer, epochs: int) -> list[flo
     return seconds
 
 
-def melodygen_loop(trainer: training.SongTrainer, epochs: int) -> list[float]:
+def melodygen_loop(trainer: SongTrainer, epochs: int) -> list[float]:
     seconds = []
     for epoch in range(epochs):
         start = time.perf_counter()
@@ -109,49 +118,48 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, help="a directory of songs (default: unpack Essen)")
     parser.add_argument("--songs", type=int, help="use only the first N songs")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="melodygen-speed-"))
     try:
         if args.corpus is None:
-            import tarfile
-
             with tarfile.open(ESSEN) as tar:
                 tar.extractall(work, filter="data")
             args.corpus = work / "essen"
         songs = corpus.read([args.corpus]).songs[: args.songs]
         train, held = corpus.split(songs, corpus.default_valid(songs))
         tf, keras = training.setup_tensorflow(single_thread=False)
-        config = training.configure({"model": "song-rnn", "epochs": args.epochs}, len(songs))
-        kind = KINDS["song-rnn"]
-        vocab, variants = training.song_vocabulary(train, kind, config.transpose)
-        data = training.song_data(variants, vocab)
+        spec = SONG_RNN.spec.replace(epochs=args.epochs)
+        vocab, variants = song_vocabulary(train, SONG_RNN.specials, spec.transpose)
+        data = song_data(variants, vocab)
         tokens = int(data.lengths.sum())
-        batch = config.batch or training.SONG_BATCH
+        batch = spec.batch
         results = {}
         for way, run in (("model.fit", keras_fit), ("melodygen", melodygen_loop)):
-            keras.utils.set_random_seed(config.seed)  # the same initial weights for both
-            trainer = training.SongTrainer(config, data, len(vocab), training.strategy_for(1))
+            keras.utils.set_random_seed(args.seed)  # the same initial weights for both
+            strategy = training.strategy_for(1)
+            trainer = SongTrainer(SONG_RNN, spec, args.seed, data, len(vocab), strategy)
             seconds = (
                 run(tf, keras, trainer, args.epochs)
                 if way == "model.fit"
                 else run(trainer, args.epochs)
             )
             weights = tuple(np.asarray(w) for w in trainer.model.get_weights())
-            model = Model(kind, config.size, vocab, weights)
+            model = Model(SONG_RNN, spec, vocab, weights)
             loss = evaluation.evaluate(model, held, full_song=False).overall.loss
             steady = float(np.median(seconds[1:] or seconds))  # compiling is in the first
             results[way] = (tokens / steady, loss, steady)
-        flops = flops_per_token(config, len(vocab))
+        flops = flops_per_token(spec, len(vocab))
         shapes = [
-            (batch, config.embedding + config.units, 4 * config.units),  # an LSTM's gates
-            (batch, config.units, len(vocab)),  # the softmax layer
+            (batch, spec.embedding + spec.units, 4 * spec.units),  # an LSTM's gates
+            (batch, spec.units, len(vocab)),  # the softmax layer
             (1024, 1024, 1024),
         ]
         rates = {shape: matmul_rate(tf, *shape) for shape in shapes}
         limit = max(rates.values())
         print(f"{len(train):,} training songs, {tokens:,} tokens per epoch (with <end>), "
-              f"{len(held):,} held out; {config.layers} x {config.units} LSTM, embedding "
-              f"{config.embedding}, batch {batch} songs, {len(vocab)} tokens; "
+              f"{len(held):,} held out; {spec.layers} x {spec.units} LSTM, embedding "
+              f"{spec.embedding}, batch {batch} songs, {len(vocab)} tokens; "
               f"{flops / 1e6:.2f} MFLOP per training token; {args.epochs} epochs each, "
               "speeds from the epochs after the first (which compiles)")  # fmt: skip
         for shape, rate in rates.items():

@@ -25,6 +25,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from melodygen import corpus, evaluation, notation, training
+from melodygen.kinds.ngram import NGRAM
 from melodygen.notation import Note, Song
 
 PLAIN = {  # written length in quarter notes -> (duration, dots) of the one token that long
@@ -143,7 +144,7 @@ def measure(songs: Path) -> tuple[int, dict]:
     size and each held-out song's (sounding events, measures), by file name."""
     read = [notation.read_song(path) for path in sorted(songs.iterdir())]
     train, held = corpus.split(read, corpus.DEFAULT_VALID)
-    model = training.train(train, training.TrainConfig("ngram")).model
+    model = training.train(NGRAM, NGRAM.spec, train, seed=5).model
     result = evaluation.evaluate(model, held, full_song=False)
     return len(model.vocab), {  # a tied note's continuation is not a new event
         corpus.file_name(s): (len(s.notes) - sum(n.tie for n in s.notes), r.measures)

@@ -10,30 +10,29 @@ import argparse
 import time
 from pathlib import Path
 
-from melodygen import chapter, encoding, evaluation, training
-from melodygen.models import CHAPTER_KINDS, Model
+from melodygen import encoding, evaluation, training
+from melodygen.kinds import CHAPTER_KINDS, KINDS, Model, chapter, window
 from melodygen.notation import read_song
 
 NABIYA = Path(__file__).resolve().parent.parent / "songs" / "nabiya.txt"
 
 
-def fit(config: training.TrainConfig, song, chapter_loop: bool):
+def fit(kind, spec, seed: int, song, chapter_loop: bool):
     """Train one model; returns (numpy model, epochs run, seconds)."""
     if not chapter_loop:
-        trained = training.train([song], config)
+        trained = training.train(kind, spec, [song], seed)
         return trained.model, trained.history.epochs_run, trained.history.seconds
-    kind = config.kind
     vocab = encoding.Vocabulary.from_songs([song.tokens])
-    table = encoding.input_table(vocab, kind.inputs)
-    data = training.make_dataset([[vocab.index(t) for t in song.tokens]], table, 4)
+    table = window.input_table(vocab, kind.inputs)
+    data = window.make_dataset([[vocab.index(t) for t in song.tokens]], table, spec.window)
     _, keras = training.setup_tensorflow()
-    keras.utils.set_random_seed(config.seed)  # the same initial weights as train()
-    model = kind.build(config.size, len(vocab))
+    keras.utils.set_random_seed(seed)  # the same initial weights as train()
+    model = kind.build(spec, len(vocab))
     start = time.perf_counter()
     chapter.compile_model(model)
-    chapter.fit(model, kind, data, config.epochs)
+    chapter.fit(model, kind, data, spec.epochs)
     seconds = time.perf_counter() - start
-    return Model(kind, config.size, vocab, tuple(model.get_weights())), config.epochs, seconds
+    return Model(kind, spec, vocab, tuple(model.get_weights())), spec.epochs, seconds
 
 
 def main() -> None:
@@ -54,10 +53,9 @@ def main() -> None:
     summary = {}
     for name in args.models:
         for seed in args.seeds:
-            config = training.TrainConfig(
-                name, epochs=args.epochs, seed=seed, until_perfect=args.until_perfect
-            )
-            model, epochs_run, seconds = fit(config, song, args.chapter_loop)
+            kind = KINDS[name]
+            spec = kind.spec.replace(epochs=args.epochs, until_perfect=args.until_perfect)
+            model, epochs_run, seconds = fit(kind, spec, seed, song, args.chapter_loop)
             m = evaluation.evaluate(model, [song]).overall
             one, full, n = m.one_step_correct, m.full_song_correct, m.predictions
             summary.setdefault(name, []).append((one == n, full == n))

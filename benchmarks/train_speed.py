@@ -2,7 +2,7 @@
 
 For each model: the same initial weights (same seed) trained for the same epochs on nabiya,
 once the chapter's way (stateless: one fit(epochs=N); stateful: N times fit(epochs=1) then
-reset_states) and once melodygen's way (training.Trainer). Prints both times, their ratio and
+reset_states) and once melodygen's way (kinds.window.Trainer). Prints both times, their ratio and
 both accuracies (one-step, state carried, as the chapter's evaluate).
 
     python benchmarks/train_speed.py               # the chapter's 2000 epochs: about 15 minutes
@@ -15,8 +15,8 @@ import argparse
 import time
 from pathlib import Path
 
-from melodygen import chapter, encoding, evaluation, training
-from melodygen.models import CHAPTER_KINDS, KINDS, Model, Size
+from melodygen import encoding, evaluation, training
+from melodygen.kinds import CHAPTER_KINDS, KINDS, Model, chapter, window
 from melodygen.notation import parse_song, read_song
 
 NABIYA = Path(__file__).resolve().parent.parent / "songs" / "nabiya.txt"
@@ -24,7 +24,7 @@ NABIYA = Path(__file__).resolve().parent.parent / "songs" / "nabiya.txt"
 
 def accuracy(keras_model, kind, vocab, tokens) -> float:
     weights = tuple(keras_model.get_weights())
-    model = Model(kind, Size(window=4), vocab, weights)
+    model = Model(kind, kind.spec, vocab, weights)
     return evaluation.evaluate(model, [parse_song(" ".join(tokens))]).overall.accuracy
 
 
@@ -44,11 +44,11 @@ def main() -> None:
     for name in args.models:
         kind = KINDS[name]
         vocab = encoding.Vocabulary.from_songs([tokens])
-        table = encoding.input_table(vocab, kind.inputs)
-        data = training.make_dataset([[vocab.index(t) for t in tokens]], table, 4)
+        table = window.input_table(vocab, kind.inputs)
+        data = window.make_dataset([[vocab.index(t) for t in tokens]], table, kind.spec.window)
         keras.utils.set_random_seed(args.seed)
-        theirs = kind.build(Size(window=4), len(vocab))
-        ours = kind.build(Size(window=4), len(vocab))
+        theirs = kind.build(kind.spec, len(vocab))
+        ours = kind.build(kind.spec, len(vocab))
         ours.set_weights(theirs.get_weights())
 
         start = time.perf_counter()
@@ -57,7 +57,7 @@ def main() -> None:
         chapter_seconds = time.perf_counter() - start
 
         start = time.perf_counter()
-        training.Trainer(ours, kind, data, args.seed).fit(args.epochs)
+        window.Trainer(ours, kind, data, kind.spec, args.seed).fit(args.epochs)
         our_seconds = time.perf_counter() - start
 
         their_accuracy = accuracy(theirs, kind, vocab, tokens)

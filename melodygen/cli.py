@@ -7,10 +7,12 @@ at module level, so ``--help``, ``render``, ``import`` and ``compose`` answer at
 from __future__ import annotations
 
 import enum
+import inspect
 import json
 import os
 import signal
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,21 +26,23 @@ from rich.text import Text
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
 
-from melodygen import __version__, tasks
+from melodygen import __version__, kinds, tasks
 from melodygen.audio import AudioUnavailable
 from melodygen.errors import BadInput, Interrupted, MelodygenError
-from melodygen.evaluation import Measures, Report
+from melodygen.evaluation import Measures
 from melodygen.generation import Limits, Sampling
-from melodygen.models import DEFAULT_ORDER, DEFAULT_UNITS, DEFAULT_WINDOW, KINDS
+from melodygen.kinds import KINDS, Kind, Setting, Spec
+from melodygen.kinds.base import parse_range
+from melodygen.store import Report
 
 INTERRUPTED = 128  # the shell's status for a command stopped by a signal is 128 + its number
 LOG_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
-# Library parameters as the user typed them, for error messages.
+# Library parameters as the user typed them, for error messages; the kinds' settings too.
 FLAGS = {"seed": "--seed", "temperature": "--temperature", "top_k": "--top-k",
          "top_p": "--top-p", "beam": "--beam", "count": "--count", "program": "--program",
-         "time": "--time", "soundfont": "--soundfont", "transpose": "--transpose",
-         "devices": "--devices", "valid": "--valid", "track": "--track",
-         "grid": "--grid"}  # fmt: skip
+         "time": "--time", "soundfont": "--soundfont", "valid": "--valid", "track": "--track",
+         "grid": "--grid", "model": "--model"}  # fmt: skip
+FLAGS |= {s.name: s.flag for kind in KINDS.values() for s in kind.spec.settings()}
 
 
 def _stderr() -> Console:
@@ -47,6 +51,12 @@ def _stderr() -> Console:
 
 def _stdout() -> Console:
     return Console(soft_wrap=True, highlight=False)
+
+
+def _print_table(console: Console, table: Table) -> None:
+    """A table whole: on a pipe or in a log as wide as it needs, not cut at 80 columns."""
+    width = None if console.is_terminal else max(console.width, console.measure(table).maximum)
+    console.print(table, width=width)
 
 
 def _error(message: str) -> None:
@@ -156,15 +166,21 @@ Program = Annotated[
     ),
 ]
 ModelName = enum.Enum("ModelName", {name: name for name in KINDS}, type=str)  # --model
-DEFAULT_MODEL = ModelName("stateful")
-Songs = Annotated[list[Path], typer.Argument(help="Song files, or directories of *.txt songs.")]
-RandomSeed = Annotated[
-    int, typer.Option("--random-seed", help="Random seed: initial weights and shuffling.")
+Songs = Annotated[
+    list[Path],
+    typer.Argument(help="Song, MIDI, ABC or MusicXML files, or directories of them."),
 ]
-SeedAlias = Annotated[int | None, typer.Option("--seed", hidden=True)]  # before --random-seed
-Epochs = Annotated[int, typer.Option(min=1, help="Training epochs (the chapter's 2000).")]
-Units = Annotated[int, typer.Option(min=1, max=4096, help="Dense/LSTM units (the chapter's 128).")]
-Window = Annotated[int, typer.Option(min=1, max=256, help="Notes in, the next out (chapter: 4).")]
+PANELS = {"model": "Model", "training": "Training", "corpus": "Corpus", "output": "Output"}
+RandomSeed = Annotated[
+    int,
+    typer.Option(
+        "--random-seed",
+        metavar="N",
+        help="Random seed: initial weights and shuffling.",
+        rich_help_panel=PANELS["training"],
+    ),
+]
+OldSeed = Annotated[str | None, typer.Option("--seed", hidden=True)]  # told to use --random-seed
 ModelDir = Annotated[
     Path | None, typer.Option("--model", help="A model directory (default: the latest trained).")
 ]
@@ -245,12 +261,13 @@ class _Progress:
     def __exit__(self, *exc: Any) -> None:
         self.bar.__exit__(*exc)
 
-    def task(self, label: str, epochs: int):
+    def task(self, label: str):
         task = None
         logged = [-LOG_EVERY]  # seconds of training when a plain line was last printed
 
         def on_epochs(history) -> None:
             nonlocal task
+            epochs = history.planned
             if task is None:  # training starts: TensorFlow traces and compiles first
                 task = self.bar.add_task(label, total=epochs, status="compiling...")
                 if not self.console.is_terminal:
@@ -335,134 +352,181 @@ Valid = Annotated[
     typer.Option(
         min=0,
         max=0.5,
+        metavar="F",
         help="Share of songs held out to measure the model (default 0.1 from 20 songs on, else 0);"
-        " a song is held out when the CRC-32 of its file name is 0 mod round(1/VALID).",
+        " a song is held out when the CRC-32 of its file name is 0 mod round(1/F).",
+        rich_help_panel=PANELS["corpus"],
     ),
 ]
-Patience = Annotated[
-    int | None,
-    typer.Option(min=1, help="Stop after N epochs without a better held-out loss; keep the best."),
-]
-Batch = Annotated[
-    int | None,
+
+
+def _value(value: object) -> str:
+    """A setting's default as the help shows it."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return f"{value[0]}..{value[1]}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _setting_help(uses: list[tuple[Kind, Setting]]) -> str:
+    """A setting's help for the kinds that have it: each kind's default, kinds that describe
+    it alike together: 'Epochs at most (mlp, lstm: 2000; song-rnn: 100).'"""
+    by_help: dict[str, dict[str, list[str]]] = {}
+    for kind, s in uses:
+        by_help.setdefault(s.help, {}).setdefault(_value(getattr(kind.spec, s.name)), []).append(
+            kind.name
+        )
+    parts = []
+    for help, defaults in by_help.items():
+        kinds_defaults = "; ".join(f"{', '.join(names)}: {v}" for v, names in defaults.items())
+        parts.append(f"{help} ({kinds_defaults})")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
+def _setting_options(among: Iterable[Kind], everywhere: bool = False) -> list[inspect.Parameter]:
+    """An option for each setting of these kinds (with ``everywhere``, each one they all
+    have), its type, limits and help read from the specs."""
+    among = list(among)
+    uses: dict[str, list[tuple[Kind, Setting]]] = {}
+    for kind in among:
+        for s in kind.spec.settings():
+            uses.setdefault(s.name, []).append((kind, s))
+    options = []
+    for name, pairs in uses.items():
+        if everywhere and len(pairs) < len(among):
+            continue
+        first = pairs[0][1]
+        shape = (first.type, first.optional, first.low, first.high, first.panel)
+        if any((s.type, s.optional, s.low, s.high, s.panel) != shape for _, s in pairs):
+            raise TypeError(f"the kinds' {name!r} settings differ in type, range or panel")
+        extra: dict[str, Any] = {"rich_help_panel": PANELS[first.panel]}
+        if first.type is bool:
+            kind: Any = bool
+        elif first.type is tuple:
+            kind, extra["metavar"] = str, "LOW..HIGH"
+        else:
+            kind = first.type
+            extra.update(metavar="N" if kind is int else "X", min=first.low, max=first.high)
+        option = typer.Option(first.flag, help=_setting_help(pairs), **extra)
+        annotation = Annotated[kind | None, option]
+        options.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                         annotation=annotation))  # fmt: skip
+    return options
+
+
+def _with_settings(among: Iterable[Kind], everywhere: bool = False) -> Callable:
+    """Give a command's ``**settings`` one option per setting of the kinds (_setting_options)."""
+
+    def decorate(command: Callable) -> Callable:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
+        params = sorted(own + _setting_options(among, everywhere), key=_panel_order)
+        keywords = [p.replace(kind=p.KEYWORD_ONLY) for p in params]  # typer passes them so
+        command.__signature__ = signature.replace(parameters=keywords)  # type: ignore[attr-defined]
+        return command
+
+    return decorate
+
+
+def _panel_order(param: inspect.Parameter) -> int:
+    panels = [
+        getattr(m, "rich_help_panel", None) for m in getattr(param.annotation, "__metadata__", ())
+    ]
+    return list(PANELS.values()).index(panels[0]) if panels and panels[0] else -1
+
+
+def _spec(kind: Kind, settings: dict[str, Any]) -> Spec:
+    """The kind's spec with the settings given on the command line; a warning names each
+    given one the kind does not have."""
+    mine = {s.name: s for s in kind.spec.settings()}
+    values = {}
+    for name, value in settings.items():
+        if value is None:
+            continue
+        if name not in mine:
+            _stderr().print(
+                f"[yellow]warning:[/] {FLAGS[name]} is not a setting of {kind.name}: ignored"
+            )
+            continue
+        if mine[name].type is tuple:
+            try:
+                value = parse_range(value)
+            except ValueError as e:
+                raise BadInput(str(e), parameter=name) from None
+        values[name] = value
+    return kind.spec.replace(**values)
+
+
+def _kinds_by(value: Callable[[Kind], str]) -> str:
+    """The kinds grouped by a value: '0 for mlp, lstm; 1 for ngram, song-rnn'."""
+    groups: dict[str, list[str]] = {}
+    for kind in KINDS.values():
+        groups.setdefault(value(kind), []).append(kind.name)
+    return "; ".join(f"{v} for {', '.join(names)}" for v, names in groups.items())
+
+
+def _refuse_old_seed(seed: str | None) -> None:
+    if seed is not None:
+        raise BadInput("--seed is compose's melody to continue; the random seed is --random-seed")
+
+
+Out = Annotated[
+    Path | None,
     typer.Option(
-        min=1,
-        max=4096,
-        help="Windows per step (stateful models: songs side by side); default: the chapter's.",
+        "-o",
+        "--out",
+        metavar="DIR",
+        help="The model directory (default: outputs/NAME-KIND).",
+        rich_help_panel=PANELS["output"],
     ),
 ]
-
-
-def _transpose(text: str | None) -> tuple[int, int] | None:
-    """--transpose LOW..HIGH (semitones, e.g. -5..6); 0 for none."""
-    if text is None:
-        return None
-    if text.strip() == "0":
-        return (0, 0)
-    low, sep, high = text.partition("..")
-    try:
-        if not sep or int(low) > int(high):
-            raise ValueError
-        return int(low), int(high)
-    except ValueError:
-        message = f"expected LOW..HIGH semitones such as -5..6, not {text!r}"
-        raise BadInput(message, "transpose") from None
 
 
 @app.command()
+@_with_settings(KINDS.values())
 def train(
     songs: Songs,
     model: Annotated[
         ModelName | None,
-        typer.Option(help="The model kind (default: song-rnn from 20 songs on, else stateful)."),
-    ] = None,
-    window: Window = DEFAULT_WINDOW,
-    epochs: Annotated[
-        int | None, typer.Option(min=1, help="Epochs at most (the chapter's 2000; song-rnn 100).")
-    ] = None,
-    units: Annotated[
-        int | None,
-        typer.Option(min=1, max=4096, help="LSTM/Dense units (the chapter's 128; song-rnn 256)."),
-    ] = None,
-    random_seed: RandomSeed = 5,
-    seed: SeedAlias = None,
-    out: Annotated[
-        Path | None,
-        typer.Option("-o", "--out", help="Model directory (default: outputs/NAME-MODEL)."),
-    ] = None,
-    until_perfect: Annotated[
-        bool, typer.Option(help="Stop once every window and the full song are right.")
-    ] = False,
-    valid: Valid = None,
-    patience: Patience = None,
-    min_delta: Annotated[
-        float | None,
         typer.Option(
-            min=0, help="A held-out loss this much lower counts as better (song-rnn: 0.002)."
+            metavar="KIND",
+            help=f"The model kind: {', '.join(KINDS)} (default: {kinds.DEFAULT_RULE}).",
+            rich_help_panel=PANELS["model"],
         ),
     ] = None,
-    batch: Batch = None,
-    order: Annotated[
-        int, typer.Option(min=1, max=64, help="ngram: the longest n-gram counted.")
-    ] = DEFAULT_ORDER,
-    layers: Annotated[
-        int | None, typer.Option(min=1, max=8, help="song-rnn: LSTM layers (2).")
-    ] = None,
-    embedding: Annotated[
-        int | None, typer.Option(min=2, max=1024, help="song-rnn: input width (64).")
-    ] = None,
-    dropout: Annotated[
-        float | None, typer.Option(min=0, max=0.9, help="song-rnn: dropout (0.3).")
-    ] = None,
-    learning_rate: Annotated[
-        float | None, typer.Option(min=0, help="Adam's (chapter's kinds 0.001; song-rnn 0.01).")
-    ] = None,
-    decay: Annotated[
-        float | None,
-        typer.Option(min=0, max=1, help="song-rnn: the learning rate's factor per epoch (0.75)."),
-    ] = None,
-    transpose: Annotated[
-        str | None,
-        typer.Option(help="song-rnn: move songs by LOW..HIGH semitones (-5..6; 0: none)."),
-    ] = None,
-    devices: Annotated[
-        int | None,
-        typer.Option(min=1, help="song-rnn: replicas (GPUs, else CPU parts; default: all GPUs)."),
-    ] = None,
+    random_seed: RandomSeed = 5,
+    seed: OldSeed = None,
+    valid: Valid = None,
     strict: Annotated[
-        bool, typer.Option(help="Stop at the first unusable song in a directory.")
+        bool,
+        typer.Option(
+            "--strict",
+            help="Stop at the first unusable song in a directory.",
+            rich_help_panel=PANELS["corpus"],
+        ),
     ] = False,
+    out: Out = None,
+    **settings: Any,
 ) -> None:
-    """Train a model on songs and save it as the latest model."""
-    options = {
-        "model": model.value if model else None,
-        "window": window,
-        "units": units,
-        "epochs": epochs,
-        "seed": seed or random_seed,
-        "until_perfect": until_perfect,
-        "batch": batch,
-        "patience": patience,
-        "min_delta": min_delta,
-        "order": order,
-        "layers": layers,
-        "embedding": embedding,
-        "dropout": dropout,
-        "learning_rate": learning_rate,
-        "decay": decay,
-        "transpose": _transpose(transpose),
-        "devices": devices,
-    }
-    given = {k: v for k, v in options.items() if v is not None}
+    """Train a model on songs and save it as the latest model. Each kind takes the settings
+    whose help names it."""
+    _refuse_old_seed(seed)
+    kind = kinds.get(model.value) if model else tasks.default_kind(songs)
+    request = tasks.TrainRequest(tuple(songs), kind, _spec(kind, settings), random_seed, valid,
+                                 strict, out)  # fmt: skip
     with _Progress(_stderr()) as progress:
-        trained = tasks.train(songs, given, out, progress.task, valid, strict, _skipped)
+        trained = tasks.train(request, progress.task, _skipped)
     report = trained.report
     console = _stdout()
-    console.print(_results_table([report]))
+    _print_table(console, _results_table([report]))
     groups = {"training": report.training}
     if report.validation:
         groups["held out"] = report.validation
-    console.print(_measures_table(groups))
+    _print_table(console, _measures_table(groups))
     if report.perfect_at is not None:
         console.print(f"perfect after {report.perfect_at} epochs")
     if report.best_epoch is not None:
@@ -477,24 +541,24 @@ def train(
     console.print(f"saved {escape(str(trained.path))}/ (now the latest model)")
 
 
-def _aligned(console: Console, truth: list[str], rows: dict[str, list[str]], window: int) -> None:
+def _aligned(console: Console, truth: list[str], rows: dict[str, list[str]], given: int) -> None:
     """The song and each prediction in columns, wrong notes in red and marked with
-    WRONG_MARK, the given window dimmed."""
+    WRONG_MARK, the ``given`` tokens (a window model's first window) dimmed."""
     width = max(len(t) for tokens in (truth, *rows.values()) for t in tokens) + 2
     label = max(len(name) for name in ("song", *rows)) + 2
     per_line = max(4, (console.width - label) // width)
     for start in range(0, len(truth), per_line):
         line = Text("song".ljust(label), style="bold")
         for i, token in enumerate(truth[start : start + per_line], start):
-            line.append(token.ljust(width), style="dim" if i < window else "")
+            line.append(token.ljust(width), style="dim" if i < given else "")
         console.print(line)
         for name, tokens in rows.items():
             line = Text(name.ljust(label))
             for i, token in enumerate(tokens[start : start + per_line], start):
-                given, wrong = i < window, i >= len(truth) or token != truth[i]
-                style = "dim" if given else WRONG if wrong else "green"
+                was_given, wrong = i < given, i >= len(truth) or token != truth[i]
+                style = "dim" if was_given else WRONG if wrong else "green"
                 line.append(token, style=style)
-                mark = WRONG_MARK if wrong and not given else ""
+                mark = WRONG_MARK if wrong and not was_given else ""
                 line.append(mark + " " * (width - len(token) - len(mark)))
             console.print(line)
         console.print()
@@ -549,7 +613,7 @@ def evaluate(
                 "one-step": s.tokens("one_step", vocab),
                 "full song": s.tokens("full_song", vocab),
             }
-            _aligned(console, s.song.tokens, rows, s.window)
+            _aligned(console, s.song.tokens, rows, s.given)
     console.print(_measures_table({"songs" if not held_out else "held out": evaluation.overall}))
     console.print(f"wrote {', '.join(result.written[:6])}" + (
         f" and {len(result.written) - 6} more" if len(result.written) > 6 else ""
@@ -557,25 +621,31 @@ def evaluate(
 
 
 @app.command()
+@_with_settings([KINDS[name] for name in kinds.CHAPTER_KINDS], everywhere=True)
 def compare(
     songs: Annotated[list[Path], typer.Argument(help="A song file (or a directory of songs).")],
-    epochs: Epochs = 2000,
     random_seed: RandomSeed = 5,
-    seed: SeedAlias = None,
-    units: Units = DEFAULT_UNITS,
-    window: Window = DEFAULT_WINDOW,
+    seed: OldSeed = None,
     valid: Valid = None,
     out: Annotated[
         Path | None,
-        typer.Option("-o", "--out", help="Where to write (default: outputs/compare-SONG)."),
+        typer.Option(
+            "-o",
+            "--out",
+            metavar="DIR",
+            help="Where to write (default: outputs/compare-SONG).",
+            rich_help_panel=PANELS["output"],
+        ),
     ] = None,
+    **settings: Any,
 ) -> None:
     """Train the chapter's four models on one song and compare them, as the chapter does."""
-    options = {"window": window, "units": units, "epochs": epochs, "seed": seed or random_seed}
+    _refuse_old_seed(seed)
+    given = {name: value for name, value in settings.items() if value is not None}
     with _Progress(_stderr()) as progress:
-        compared = tasks.compare(songs, options, out, progress.task, valid)
+        compared = tasks.compare(songs, given, random_seed, out, progress.task, valid)
     console = _stdout()
-    console.print(_results_table(compared.reports))
+    _print_table(console, _results_table(compared.reports))
     console.print(
         f"wrote {escape(str(compared.path))}/: a model directory per model, compare.png, "
         "compare.json"
@@ -589,7 +659,7 @@ def compose(
         typer.Option(
             "--seed",
             help="The notes to continue, e.g. g8,e8,e4,f8 (default: none, for a model that "
-            "starts tunes: song-rnn, ngram).",
+            f"starts tunes: {', '.join(k.name for k in KINDS.values() if not k.given(k.spec))}).",
         ),
     ] = "",
     seed_file: Annotated[
@@ -621,8 +691,8 @@ def compose(
         float | None,
         typer.Option(
             min=0,
-            help="0 = the chapter's argmax; above 0 samples (default: 0 for the chapter's "
-            "models, 1 for song-rnn and ngram).",
+            help="0 = the chapter's argmax; above 0 samples (default: "
+            f"{_kinds_by(lambda k: _value(float(k.temperature)))}).",
         ),
     ] = None,
     top_k: Annotated[int, typer.Option(min=0, help="Sample from the k likeliest (0 = all).")] = 0,

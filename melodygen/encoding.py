@@ -1,19 +1,11 @@
-"""Tokens to model inputs and labels, as the chapter encodes them, extended to the whole notation.
+"""Tokens as every model kind counts them: the vocabulary, and moving a song to another key.
 
 - Vocabulary: the chapter's fourteen ``code2idx`` tokens first, in the chapter's order, then every
   other token the training songs use, longest first, then from low to high pitch, rests after
   notes of the same length (ties broken by spelling), then the special entries the model kind
   uses: ``<end>`` (a song's end, for models that learn where tunes stop) and ``<unk>`` (any
-  token the training songs do not use).
-- ``index`` inputs (mlp, lstm, stateful): the token's index / (song tokens - 1), as the chapter
-  divides by 13; ``<unk>`` is the value after the last token.
-- ``features`` inputs (stateful-features): (pitch, duration) equal to the chapter's
-  ``code2features`` on its tokens: pitch = diatonic steps above middle C / 6 (c..b = 0..1; an
-  octave adds 7/6; a sharp adds half a step, 1/12, a flat takes it away); duration =
-  -log2(beats) (quarter 0, eighth 1, half -1, sixteenth 2, a dot makes it smaller). A rest has
-  the duration of its length and pitch REST_STEPS / 6, ``<unk>`` pitch UNKNOWN_STEPS / 6: values
-  off the half-step grid, so that no note has the same features.
-- Labels: one-hot over the vocabulary.
+  token the training songs do not use). How a kind turns a token into its input is its own
+  (kinds/).
 
 An unseen token is scored as ``<unk>`` spread evenly over the notation's sounds it could be:
 P(token) = P(<unk>) / SOUNDS, where SOUNDS = 129 pitch-or-rest classes x 72
@@ -28,17 +20,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-import numpy as np
-
 from melodygen.errors import BadInput
-from melodygen.notation import LENGTH_CLASSES, MIDDLE_C_OCTAVE, Note, Song, parse_token
+from melodygen.notation import LENGTH_CLASSES, Note, parse_token
 from melodygen.theory import LETTERS, fifths_of, octave_of, spelled
 
 CHAPTER_TOKENS = tuple(f"{letter}{d}" for d in (4, 8) for letter in LETTERS)  # code2idx order
-MAX_SCALE_VALUE = 6.0  # the chapter's max_scale_value: b is 6 steps above c
-REST_STEPS = -1.25  # a rest's pitch, in diatonic steps: between B3 (-1) and B-3 (-1.5)
-UNKNOWN_STEPS = -1.75  # <unk>'s: between B-3 (-1.5) and A3 (-2)
-INPUT_KINDS = ("index", "features")
 END = "<end>"  # after a song's last token
 UNKNOWN = "<unk>"  # any token the training songs do not use
 SPECIALS = (END, UNKNOWN)  # in this order, after the tokens
@@ -151,72 +137,6 @@ class Vocabulary:
                     raise ValueError
             except ValueError:
                 raise ValueError(f"vocabulary entry {token!r} is not a token") from None
-
-
-def note_to_features(note: Note) -> tuple[float, float]:
-    """(pitch, duration) as the chapter's code2features, extended (see the module docstring)."""
-    duration = math.log2(1 / note.beats)
-    if note.is_rest:
-        return REST_STEPS / MAX_SCALE_VALUE, duration
-    steps = LETTERS.index(note.letter) + 7 * (note.octave - MIDDLE_C_OCTAVE) + note.alter / 2
-    return steps / MAX_SCALE_VALUE, duration
-
-
-def input_table(vocab: Vocabulary, inputs: str) -> np.ndarray:
-    """Model input for each vocabulary index: (vocabulary size, features) float32. <end> is
-    never an input; its row is zeros."""
-    n = vocab.song_tokens
-    if inputs == "index":
-        scale = max(n - 1, 1)  # the chapter's max_idx_value = 13
-        table = np.zeros((len(vocab), 1))
-        table[:n, 0] = np.arange(n) / scale
-        if vocab.unknown is not None:
-            table[vocab.unknown, 0] = n / scale
-        return table.astype(np.float32)
-    if inputs == "features":
-        table = np.zeros((len(vocab), 2))
-        table[:n] = [note_to_features(note) for note in vocab.notes]
-        if vocab.unknown is not None:
-            table[vocab.unknown] = (UNKNOWN_STEPS / MAX_SCALE_VALUE, 0.0)
-        return table.astype(np.float32)
-    raise ValueError(f"inputs must be one of {INPUT_KINDS}, not {inputs!r}")
-
-
-def describe(inputs: str, vocab: Vocabulary) -> str:
-    """One line for melodygen.json: how a token becomes the model's input."""
-    if inputs == "index":
-        return f"vocabulary index / {max(vocab.song_tokens - 1, 1)}"
-    return (
-        "(pitch, duration): pitch = diatonic steps above middle C / 6, a sharp +1/12, a flat "
-        f"-1/12, a rest {REST_STEPS} / 6, <unk> {UNKNOWN_STEPS} / 6; duration = log2(1 / beats)"
-    )
-
-
-def too_short(song: Song, window: int) -> str | None:
-    """Why a song is too short to train a window model on (None if it is not)."""
-    if len(song.notes) <= window:
-        return (
-            f"{len(song.notes)} notes is too short to train on: a window of {window} needs at "
-            f"least {window + 1}"
-        )
-    return None
-
-
-def windows(indices: Sequence[int], window: int) -> tuple[np.ndarray, np.ndarray]:
-    """The chapter's seq2dataset: every run of ``window`` notes and the note after it.
-
-    Returns (windows, labels): int arrays of shape (len - window, window) and (len - window,).
-    """
-    idx = np.asarray(indices, dtype=np.int64)
-    n = len(idx) - window
-    if n < 1:
-        raise ValueError(f"a song needs at least window + 1 = {window + 1} notes, not {len(idx)}")
-    rows = np.arange(n)[:, None] + np.arange(window)[None, :]
-    return idx[rows], idx[window:]
-
-
-def one_hot(labels: np.ndarray, size: int) -> np.ndarray:
-    return np.eye(size, dtype=np.float32)[labels]
 
 
 def transpose(notes: Sequence[Note], semitones: int) -> tuple[Note, ...] | None:

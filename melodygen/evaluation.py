@@ -1,7 +1,7 @@
-"""Evaluating a model against songs: the measures, defined once, and the typed training report.
+"""Evaluating a model against songs: the measures, defined once, and a tune's style figures.
 
 For every token of every song, the first included, the model gives P(token | the tokens before
-it in the song) (a window model sees a start-of-song context for the first ones: models.py).
+it in the song) (a window model sees a start-of-song context for the first ones: kinds/window.py).
 From these:
 
 - ``accuracy``: the share of predicted tokens that are the likeliest song token. A window
@@ -27,21 +27,23 @@ The same functions serve ``train`` (report.json), ``evaluate``, ``compare`` and 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from melodygen.corpus import Skipped
 from melodygen.encoding import PITCH_CLASSES, SOUNDS, Vocabulary
-from melodygen.models import Model
 from melodygen.notation import LENGTH_CLASSES, Note, Song
 from melodygen.theory import key_for_people, key_on, pitch_name
+
+if TYPE_CHECKING:
+    from melodygen.kinds.base import Model
 
 BATCH = 256  # songs evaluated side by side through the numpy forward pass
 
 
-def _finite(value):
+def finite(value):
     """JSON has no NaN: a mean over nothing is None."""
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
@@ -93,7 +95,7 @@ class Measures:
     def to_json(self) -> dict:
         """The means (None where there is nothing to average) and the counts."""
         return {
-            k: _finite(v)
+            k: finite(v)
             for k, v in {
                 "accuracy": self.accuracy,
                 "bits_per_token": self.bits_per_token,
@@ -116,7 +118,7 @@ class Measures:
 class SongEvaluation:
     """One song against the model: measures and the aligned predictions (vocabulary indices).
 
-    ``one_step`` and ``full_song`` start with the song's first ``window`` tokens, copied, so
+    ``one_step`` and ``full_song`` start with the song's first ``given`` tokens, copied, so
     they align token for token with ``truth``.
     """
 
@@ -124,14 +126,14 @@ class SongEvaluation:
     truth: list[int]
     one_step: list[int]
     full_song: list[int]
-    window: int
+    given: int  # tokens given before the predictions count (Kind.given)
     measures: Measures
 
     def tokens(self, mode: str, vocab: Vocabulary) -> list[str]:
         """A prediction ("one_step" or "full_song") as tokens: the song's own first window,
         then the predicted song tokens."""
-        predicted = getattr(self, mode)[self.window :]
-        return self.song.tokens[: self.window] + [vocab.tokens[i] for i in predicted]
+        predicted = getattr(self, mode)[self.given :]
+        return self.song.tokens[: self.given] + [vocab.tokens[i] for i in predicted]
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ def _pitch(note: Note) -> int:
 def _batch(model: Model, songs: Sequence[Song], full_song: bool) -> list[SongEvaluation]:
     """Songs side by side: one-step log-probabilities over the true tokens, then the full-song
     continuation from each song's first window."""
-    window, vocab = model.window, model.vocab
+    given, vocab = model.given, model.vocab
     tokens = vocab.song_tokens  # predictions are song tokens: never <end> or <unk>
     pitch_of, length_of = _classes(vocab)
     is_note = ((pitch_of >= 0) & (pitch_of != REST)).astype(float)
@@ -222,7 +224,7 @@ def _batch(model: Model, songs: Sequence[Song], full_song: bool) -> list[SongEva
     if full_song:
         log_probs = predictor.reset(len(songs))
         for t in range(shape[1]):
-            if t >= window:
+            if t >= given:
                 full[:, t] = log_probs[:, :tokens].argmax(1)
             log_probs = predictor.feed(full[:, t])
 
@@ -231,25 +233,26 @@ def _batch(model: Model, songs: Sequence[Song], full_song: bool) -> list[SongEva
     for i, song in enumerate(songs):
         k = n[i]
         is_note = pitch[i, :k] != REST
-        given = slice(window, k)
-        right = (target[i, given] == best[i, given]) & ~unseen[i, given]
+        counted = slice(given, k)
+        known = ~unseen[i, counted]
+        right = (target[i, counted] == best[i, counted]) & known
         measures = Measures(
             songs=1,
             tokens=int(k),
             notes=int(is_note.sum()),
-            predictions=max(int(k) - window, 0),
+            predictions=max(int(k) - given, 0),
             one_step_correct=int(right.sum()),
-            full_song_correct=int(((full[i, given] == target[i, given]) & ~unseen[i, given]).sum()),
+            full_song_correct=int(((full[i, counted] == target[i, counted]) & known).sum()),
             token_bits=float(token_bits[i, :k].sum()),
             pitch_bits=float(pitch_bits[i, :k][is_note].sum()),
             duration_bits=float(duration_bits[i, :k].sum()),
-            loss_sum=float(nats[i, given].sum()),
+            loss_sum=float(nats[i, counted].sum()),
             unseen_tokens=int(unseen[i, :k].sum()),
             unseen_pitches=int(sum(p not in known_pitches for p in pitch[i, :k][is_note])),
         )
-        one_step = truth[i][:window] + best[i, window:k].tolist()
+        one_step = truth[i][:given] + best[i, given:k].tolist()
         results.append(
-            SongEvaluation(song, truth[i], one_step, full[i, :k].tolist(), window, measures)
+            SongEvaluation(song, truth[i], one_step, full[i, :k].tolist(), given, measures)
         )
     return results
 
@@ -265,70 +268,6 @@ def evaluate(model: Model, songs: Sequence[Song], full_song: bool = True) -> Eva
         for i, r in zip(chunk, batch, strict=True):
             results[i] = r
     return Evaluation([results[i] for i in range(len(songs))])
-
-
-@dataclass(frozen=True)
-class Report:
-    """What training did and how well the model fits its songs: report.json's contents."""
-
-    model: str
-    songs: list[str]  # the training songs' names
-    epochs: int
-    epochs_run: int
-    perfect_at: int | None
-    train_seconds: float
-    seed: int
-    units: int
-    window: int
-    training: Measures
-    validation: Measures | None = None  # on the held-out songs, if any
-    best_epoch: int | None = None  # the epoch whose weights were kept (best validation loss)
-    # per epoch: loss and accuracy as the weights changed; valid_loss, valid_accuracy and
-    # valid_bits on the held-out songs after the epoch
-    history: Mapping[str, list[float]] = field(default_factory=dict)
-    skipped: list[Skipped] = field(default_factory=list)  # songs in directories not used
-    held_out: list[str] = field(default_factory=list)  # the held-out songs' names
-    seconds_per_epoch: float = math.nan  # compiling excluded
-
-    @property
-    def final_loss(self) -> float | None:
-        return self.history["loss"][-1] if self.history.get("loss") else None
-
-    @property
-    def tokens_per_second(self) -> float:
-        """Training tokens (predicted tokens of the training songs) read per second of an
-        epoch, compiling excluded."""
-        return self.training.predictions / self.seconds_per_epoch
-
-    def to_json(self) -> dict:
-        t = self.training
-        return {
-            "model": self.model,
-            "songs": self.songs,
-            "epochs": self.epochs,
-            "epochs_run": self.epochs_run,
-            "best_epoch": self.best_epoch,
-            "perfect_at": self.perfect_at,
-            "train_seconds": round(self.train_seconds, 3),
-            "seconds_per_epoch": _finite(self.seconds_per_epoch),
-            "tokens_per_second": _finite(self.tokens_per_second),
-            "final_loss": self.final_loss,
-            "accuracy": t.accuracy,
-            "predictions": t.predictions,
-            "one_step_correct": t.one_step_correct,
-            "full_song_correct": t.full_song_correct,
-            "full_song_reproduced": t.full_song_reproduced,
-            "seed": self.seed,
-            "units": self.units,
-            "window": self.window,
-            "measures": {
-                "training": t.to_json(),
-                "validation": self.validation.to_json() if self.validation else None,
-            },
-            "held_out": self.held_out,
-            "skipped": [{"file": s.path, "reason": s.reason} for s in self.skipped],
-            "history": dict(self.history),
-        }
 
 
 # Style figures of a composed tune against the training songs, as MGEval and MusPy report them.

@@ -1,21 +1,30 @@
-"""Composing with any model kind on numpy alone: sampling, beam search, stopping rules, and
-how much of a composed tune a training song already has.
+"""Composing with any model kind on numpy alone: sampling, beam search, stopping rules, how
+much of a composed tune a training song already has, and the tune as a song.
 
-Everything here runs through models.Predictor, so it is written once for every kind.
+Everything here runs through a kind's predictor (kinds/base.py), so it is written once for
+every kind.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from melodygen import theory
+from melodygen.encoding import Vocabulary
 from melodygen.errors import BadInput
-from melodygen.models import Model
+from melodygen.midi import DEFAULT_TIME
+from melodygen.notation import Note, Song
+
+if TYPE_CHECKING:
+    from melodygen.kinds.base import Kind, Model
 
 # Tunes are composed in blocks of this many rows, padded when fewer are asked: a matrix product
 # gives a row the same bits whatever the other rows hold, but not whatever the number of rows,
@@ -51,7 +60,7 @@ class Sampling:
         if self.beam < 0:
             raise BadInput(f"must be 0 or more, not {self.beam}", "beam")
 
-    def for_kind(self, kind) -> Sampling:
+    def for_kind(self, kind: Kind) -> Sampling:
         if self.temperature is not None:
             return self
         return dataclasses.replace(self, temperature=kind.temperature)
@@ -137,14 +146,14 @@ class _Rows:
 
 
 def check_seed(model: Model, seed: Sequence[int]) -> None:
-    if not seed and model.window:
+    if not seed and model.given:
         raise BadInput(
-            f"a {model.kind.name} model continues a seed of at least {model.window} notes",
+            f"a {model.kind.name} model continues a seed of at least {model.given} notes",
             parameter="seed",
         )
-    if len(seed) < model.window:
+    if len(seed) < model.given:
         raise BadInput(
-            f"has {len(seed)} notes; this model needs at least {model.window}", parameter="seed"
+            f"has {len(seed)} notes; this model needs at least {model.given}", parameter="seed"
         )
 
 
@@ -349,3 +358,41 @@ def _window_hashes(prefix: tuple[np.ndarray, np.ndarray], starts: np.ndarray, le
     sums, inverses = prefix
     with np.errstate(over="ignore"):
         return (sums[starts + length] - sums[starts]) * inverses[starts]
+
+
+@dataclass(frozen=True)
+class Header:
+    """A composed tune's tempo (quarter notes per minute), meter and General MIDI program."""
+
+    tempo: float | None = None
+    time: tuple[int, int] | None = None
+    program: int | None = None
+
+    def filled(self, songs: Sequence[Song]) -> Header:
+        """Each value not given taken from the songs (the training songs): their most common."""
+        return Header(*(_most_common(songs, f.name) if getattr(self, f.name) is None
+                        else getattr(self, f.name) for f in dataclasses.fields(self)))  # fmt: skip
+
+    @property
+    def bar_beats(self) -> float:
+        numerator, denominator = self.time or DEFAULT_TIME
+        return numerator * 4 / denominator
+
+
+def _most_common(songs: Sequence[Song], key: str):
+    values = [getattr(s, key) for s in songs if getattr(s, key) is not None]
+    return collections.Counter(values).most_common(1)[0][0] if values else None
+
+
+def tune_song(
+    vocab: Vocabulary, seed: Sequence[Note], added: Sequence[int], title: str, header: Header
+) -> Song:
+    """A composed tune as a song: the seed as the user wrote it, then the added tokens spelled
+    for the tune's key, estimated from all its notes (a model that knows both c#4 and d-4
+    writes one of them), which its key: header gives."""
+    notes = tuple(vocab.notes[i] for i in added)
+    sounds = [(n.midi_pitch, n.beats) for n in (*seed, *notes) if not n.is_rest]
+    key = theory.key_of(sounds)
+    notes = tuple(seed) + (theory.respell(notes, key) if key else notes)
+    return Song(notes, name=title, title=title, tempo=header.tempo, time=header.time,
+                program=header.program, key=key)  # fmt: skip

@@ -88,15 +88,15 @@ def _label_pitches(ax, pitches: set[int]) -> None:
 
 
 def prediction_plot(
-    truth: Sequence[str], rows: Mapping[str, Sequence[str]], window: int, title: str
+    truth: Sequence[str], rows: Mapping[str, Sequence[str]], given: int, title: str
 ) -> bytes:
     """A piano roll per prediction over the song in grey, each predicted note at the onset of
     the note it stands for; wrong notes boxed in red, as the chapter marks them on the score."""
-    return _png(prediction_figure(truth, rows, window, title))
+    return _png(prediction_figure(truth, rows, given, title))
 
 
 def prediction_figure(
-    truth: Sequence[str], rows: Mapping[str, Sequence[str]], window: int, title: str
+    truth: Sequence[str], rows: Mapping[str, Sequence[str]], given: int, title: str
 ):
     plt = _pyplot()
     from matplotlib.patches import Rectangle
@@ -113,17 +113,17 @@ def prediction_figure(
         wrong = 0
         for i, (onset, token) in enumerate(zip(onsets, predicted, strict=False)):
             note = parse_token(token)
-            bad = i >= window and token != truth[i]
+            bad = i >= given and token != truth[i]
             wrong += bad
             if note.is_rest:
                 continue
             pitches.add(note.midi_pitch)
-            color = "0.55" if i < window else WRONG if bad else "#1f77b4"
+            color = "0.55" if i < given else WRONG if bad else "#1f77b4"
             _note(ax, onset, note.beats, note.midi_pitch, 0.6, color=color)
             if bad:
                 box = (onset - 0.05, note.midi_pitch - 0.6)
                 ax.add_patch(Rectangle(box, note.beats + 0.1, 1.2, fill=False, edgecolor=WRONG))
-        ax.set_title(f"{name}: {wrong} of {len(truth) - window} wrong (red); the song in grey")
+        ax.set_title(f"{name}: {wrong} of {len(truth) - given} wrong (red); the song in grey")
         ax.set_ylabel("pitch")
         ax.set_xlim(0, max(sum(n.beats for n in notes), 1))
         _label_pitches(ax, pitches)

@@ -1,6 +1,8 @@
 """The model directory (docs/cli.md): written whole or not at all, loaded without TensorFlow.
 
-``melodygen.json`` is a typed record (``Metadata``) written and read by the same code;
+``melodygen.json`` is a typed record (``Metadata``) written and read by the same code, its
+settings a kind's spec saved and checked generically; ``report.json`` is the training
+``Report``;
 ``weights.npz`` holds the weights for the numpy forward pass, so composing and evaluating never
 import TensorFlow. The caller hands over every other file (report, pictures, predictions) as
 bytes. Loading treats the directory as untrusted: JSON and numpy arrays only (never pickle),
@@ -13,20 +15,24 @@ import contextlib
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
 from melodygen import __version__
-from melodygen.encoding import Vocabulary, describe
+from melodygen.corpus import Skipped
+from melodygen.encoding import Vocabulary
 from melodygen.errors import BadInput
+from melodygen.evaluation import Measures, finite
 from melodygen.files import atomic_directory, deterministic_zip, read_bytes, write_atomic
-from melodygen.models import KINDS, Model, Size
+from melodygen.kinds import KINDS, Kind, Model, Spec
 from melodygen.notation import HEADER_KEYS, Song, parse_token
 
 MODEL_FILE = "model.keras"
@@ -34,7 +40,8 @@ WEIGHTS_FILE = "weights.npz"
 META_FILE = "melodygen.json"
 REPORT_FILE = "report.json"
 LOSS_PLOT = "loss.png"
-FORMAT = "melodygen-model/1"
+FORMAT = "melodygen-model/2"  # the settings in "spec"
+FIRST_FORMAT = "melodygen-model/1"  # the sizes at the top level; still loaded
 CHECKED = (MODEL_FILE, WEIGHTS_FILE)  # files whose checksums melodygen.json holds
 STATE_ENV = "MELODYGEN_STATE"  # overrides the per-user state directory (for tests, CI)
 LATEST_FILE = "latest-model"  # in the state directory: the path of the model trained last
@@ -90,8 +97,6 @@ def song_from_json(data: object) -> Song:
 
 
 def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {"melodygen": __version__, "python": platform.python_version()}
     for package in ("keras", "tensorflow", "tensorflow-cpu", "numpy"):
         with contextlib.suppress(PackageNotFoundError):
@@ -103,50 +108,43 @@ def versions() -> dict[str, str]:
 class Metadata:
     """melodygen.json: everything needed to use the model without its songs."""
 
-    model: str  # the kind, one of models.KINDS
-    size: Size
+    kind: Kind
+    spec: Spec  # the kind's settings
     vocabulary: tuple[str, ...]
     songs: tuple[Song, ...]  # the training songs
     seed: int
-    epochs: int
     valid: float = 0.0  # the held-out fraction (corpus.split)
     held_out: tuple[str, ...] = ()  # the file names of the held-out songs
     versions: Mapping[str, str] = field(default_factory=versions)
     files: Mapping[str, str] = field(default_factory=dict)  # name -> SHA-256 of CHECKED files
 
     def to_json(self) -> dict:
-        kind = KINDS[self.model]
         return {
             "format": FORMAT,
-            "model": self.model,
-            "window": self.size.window,
-            "units": self.size.units,
-            "order": self.size.order,
-            "layers": self.size.layers,
-            "embedding": self.size.embedding,
-            "inputs": kind.inputs,
+            "model": self.kind.name,
+            "spec": self.spec.to_json(),
             "vocabulary": list(self.vocabulary),
-            "encoding": describe(kind.inputs, Vocabulary(self.vocabulary)),
+            "encoding": self.kind.describe(self.spec, Vocabulary(self.vocabulary)),
             "songs": [song_to_json(s) for s in self.songs],
             "valid": self.valid,
             "held_out": list(self.held_out),
             "seed": self.seed,
-            "epochs": self.epochs,
             "versions": dict(self.versions),
             "files": dict(self.files),
         }
 
     @classmethod
     def from_json(cls, meta: object) -> Metadata:
-        """The shape melodygen.json must have; ValueError saying what is wrong otherwise."""
+        """The shape melodygen.json must have; ValueError saying what is wrong otherwise. A
+        directory of the first format has its settings at the top level."""
         if not isinstance(meta, dict):
             raise ValueError("expected a JSON object")
-        if meta.get("format") != FORMAT:
+        if meta.get("format") not in (FORMAT, FIRST_FORMAT):
             raise ValueError(f"format is {meta.get('format')!r}, expected {FORMAT!r}")
-        expected = {"model": str, "window": int, "units": int, "order": int, "layers": int,
-                    "embedding": int, "inputs": str,
-                    "vocabulary": list, "songs": list, "files": dict, "seed": int, "epochs": int,
+        expected = {"model": str, "vocabulary": list, "songs": list, "files": dict, "seed": int,
                     "valid": (int, float), "held_out": list}  # fmt: skip
+        if meta["format"] == FORMAT:
+            expected["spec"] = dict
         for key, kind in expected.items():
             if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
                 name = kind.__name__ if isinstance(kind, type) else "number"
@@ -155,12 +153,11 @@ class Metadata:
             known = ", ".join(KINDS)
             raise ValueError(f"unknown model {meta['model']!r} (expected one of {known})")
         kind = KINDS[meta["model"]]
-        if meta["inputs"] != kind.inputs:
-            raise ValueError(f"inputs {meta['inputs']!r} do not fit a {meta['model']} model")
-        ranges = {"window": 256, "units": 4096, "order": 64, "layers": 8, "embedding": 1024}
-        for key, top in ranges.items():
-            if not 1 <= meta[key] <= top:
-                raise ValueError(f"{key} must be 1 to {top}, not {meta[key]}")
+        if meta["format"] == FORMAT:
+            settings = meta["spec"]
+        else:
+            settings = {s.name: meta[s.name] for s in kind.spec.settings() if s.name in meta}
+        spec = kind.spec.from_json(settings)
         vocab = Vocabulary(tuple(map(str, meta["vocabulary"])))
         if vocab.tokens != tuple(meta["vocabulary"]):
             raise ValueError("vocabulary entries must be strings")
@@ -176,12 +173,11 @@ class Metadata:
         if not all(isinstance(v, str) for v in (*meta["files"].values(), *meta["held_out"])):
             raise ValueError("'files' must map names to checksums, 'held_out' list names")
         return cls(
-            model=meta["model"],
-            size=Size(**{key: meta[key] for key in ranges}),
+            kind=kind,
+            spec=spec,
             vocabulary=vocab.tokens,
             songs=songs,
             seed=meta["seed"],
-            epochs=meta["epochs"],
             valid=float(meta["valid"]),
             held_out=tuple(meta["held_out"]),
             versions=meta.get("versions") if isinstance(meta.get("versions"), dict) else {},
@@ -269,9 +265,9 @@ def load(path: str | os.PathLike[str] | None = None) -> Loaded:
         raise _bad(path, f"{META_FILE} is not valid JSON ({e})") from None
     except ValueError as e:
         raise _bad(path, str(e)) from None
-    kind = KINDS[meta.model]
-    if kind.keras:
-        _read_checked(path, MODEL_FILE, meta.files)
+    for name in CHECKED:
+        if name in meta.files and name != WEIGHTS_FILE:  # model.keras, for other tools
+            _read_checked(path, name, meta.files)
     data = _read_checked(path, WEIGHTS_FILE, meta.files)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
@@ -279,8 +275,68 @@ def load(path: str | os.PathLike[str] | None = None) -> Loaded:
     except (ValueError, OSError, KeyError, zipfile.BadZipFile, EOFError) as e:
         raise _bad(path, f"{WEIGHTS_FILE} is not a numpy weights file ({e})") from None
     try:
-        kind.check_weights(weights, meta.size, len(meta.vocabulary))
+        meta.kind.check_weights(weights, meta.spec, len(meta.vocabulary))
     except ValueError as e:
         raise _bad(path, str(e)) from None
-    model = Model(kind, meta.size, Vocabulary(meta.vocabulary), tuple(weights))
+    model = Model(meta.kind, meta.spec, Vocabulary(meta.vocabulary), tuple(weights))
     return Loaded(path, meta, model)
+
+
+@dataclass(frozen=True)
+class Report:
+    """What training did and how well the model fits its songs: report.json's contents."""
+
+    model: str  # the kind's name
+    spec: Spec  # its settings
+    songs: list[str]  # the training songs' names
+    epochs_run: int
+    perfect_at: int | None
+    train_seconds: float
+    seed: int
+    training: Measures
+    validation: Measures | None = None  # on the held-out songs, if any
+    best_epoch: int | None = None  # the epoch whose weights were kept (best validation loss)
+    # per epoch: loss and accuracy as the weights changed; valid_loss, valid_accuracy and
+    # valid_bits on the held-out songs after the epoch
+    history: Mapping[str, list[float]] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)  # songs in directories not used
+    held_out: list[str] = field(default_factory=list)  # the held-out songs' names
+    seconds_per_epoch: float = math.nan  # compiling excluded
+
+    @property
+    def final_loss(self) -> float | None:
+        return self.history["loss"][-1] if self.history.get("loss") else None
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Training tokens (predicted tokens of the training songs) read per second of an
+        epoch, compiling excluded."""
+        return self.training.predictions / self.seconds_per_epoch
+
+    def to_json(self) -> dict:
+        t = self.training
+        return {
+            "model": self.model,
+            "songs": self.songs,
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "perfect_at": self.perfect_at,
+            "train_seconds": round(self.train_seconds, 3),
+            "seconds_per_epoch": finite(self.seconds_per_epoch),
+            "tokens_per_second": finite(self.tokens_per_second),
+            "final_loss": self.final_loss,
+            "accuracy": t.accuracy,
+            "predictions": t.predictions,
+            "one_step_correct": t.one_step_correct,
+            "full_song_correct": t.full_song_correct,
+            "full_song_reproduced": t.full_song_reproduced,
+            "seed": self.seed,
+            "spec": self.spec.to_json(),
+            "measures": {
+                "training": t.to_json(),
+                "validation": self.validation.to_json() if self.validation else None,
+            },
+            "held_out": self.held_out,
+            "skipped": [{"file": s.path, "reason": s.reason} for s in self.skipped],
+            "history": dict(self.history),
+        }

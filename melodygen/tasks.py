@@ -1,12 +1,11 @@
 """What each command does, as one library call: read, compute, write, return the results.
 
 The CLI adds options and rendering around these; they never print. Training imports
-TensorFlow (through training.py) only once the inputs have been read and checked.
+TensorFlow (through training.setup_tensorflow) only once the inputs have been read and checked.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
 import json
@@ -15,11 +14,23 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from melodygen import audio, corpus, generation, midi, notation, plots, store, theory, transcribe
+from melodygen import (
+    audio,
+    corpus,
+    generation,
+    kinds,
+    midi,
+    notation,
+    plots,
+    store,
+    training,
+    transcribe,
+)
 from melodygen.corpus import Corpus
 from melodygen.errors import BadInput
-from melodygen.evaluation import Evaluation, Histograms, Report, Style, evaluate, style
+from melodygen.evaluation import Evaluation, Histograms, Style, evaluate, style
 from melodygen.files import (
     atomic_directory,
     check_directory_target,
@@ -27,9 +38,10 @@ from melodygen.files import (
     write_atomic,
 )
 from melodygen.generation import Copied, CopyIndex, Limits, Sampling, draw
-from melodygen.models import CHAPTER_KINDS, Model
+from melodygen.kinds import Kind, Model, Spec
 from melodygen.notation import Note, Song, format_song
-from melodygen.training import configure
+from melodygen.store import Report
+from melodygen.training import History
 
 OUTPUTS = Path("outputs")  # where models go by default, under the working directory
 PREDICTIONS_UP_TO = 100  # songs: a corpus's predictions would be one long, unlistenable file
@@ -90,59 +102,67 @@ def prediction_files(model: Model, evaluation: Evaluation) -> dict[str, bytes]:
 
 
 @dataclass(frozen=True)
+class TrainRequest:
+    """What `melodygen train` is asked to do: read the songs, fit the kind with the spec."""
+
+    songs: tuple[Path, ...]  # song, MIDI and score files, and directories of them
+    kind: Kind
+    spec: Spec  # the kind's settings (kind.spec with what the user changed)
+    seed: int = 5  # initial weights and shuffling: the chapter's np.random.seed(5)
+    valid: float | None = None  # the held-out share; None: corpus.default_valid
+    strict: bool = False  # stop at the first unusable song in a directory
+    out: Path | None = None  # the model directory; None: outputs/NAME-KIND
+
+
+def default_kind(paths: Sequence[Path]) -> Kind:
+    """The kind to train when none is asked for, by how many songs the paths hold."""
+    return kinds.default_for(len(corpus.song_files(paths)))
+
+
+@dataclass(frozen=True)
 class Trained:
     path: Path
     report: Report
 
 
 def train(
-    paths: Sequence[Path],
-    options: dict,
-    out: Path | None = None,
-    on_epochs: Callable[[str, int], Callable] | None = None,
-    valid: float | None = None,
-    strict: bool = False,
+    request: TrainRequest,
+    on_epochs: Callable[[str], Callable[[History], None]] | None = None,
     on_skipped: Callable[[list[corpus.Skipped], int], None] | None = None,
 ) -> Trained:
-    """Read the songs, hold out a share of them (``valid``, default corpus.default_valid),
-    train a model with the given ``options`` (training.TrainConfig's fields; the rest is the
-    kind's defaults), measure it on both and write the model directory; it becomes the latest
-    model. ``on_skipped`` hears of songs left out of directories before training starts;
-    ``on_epochs(kind, epochs)`` gives what hears of the epochs (training.Trainer.fit)."""
-    check_directory_target(out or OUTPUTS / "model")  # writable, before any work
+    """Read the songs, hold out a share of them, train the model, measure it on both and write
+    the model directory; it becomes the latest model. ``on_skipped`` hears of songs left out
+    of directories before training starts; ``on_epochs(label)`` gives what hears of the epochs
+    (training.EpochLoop.fit)."""
+    check_directory_target(request.out or OUTPUTS / "model")  # writable, before any work
     check_directory_target(store.state_dir())  # where the latest model will be recorded
-    config = configure(options, len(corpus.song_files(paths)))
-    read = corpus.read(paths, strict, lambda song: config.kind.too_short(song, config.size))
+    kind, spec = request.kind, request.spec
+    read = corpus.read(request.songs, request.strict, lambda song: kind.too_short(song, spec))
     if on_skipped is not None:
         on_skipped(read.skipped, read.files)
-    out = out or default_dir(paths, config.model)
+    out = request.out or default_dir(request.songs, kind.name)
     check_directory_target(out)
-    step = on_epochs(config.model, config.epochs) if on_epochs else None
-    report = _train_into(out, read, config, step, valid, _name(paths))
+    step = on_epochs(kind.name) if on_epochs else None
+    report = _train_into(out, read, request, step, _name(request.songs))
     store.record_latest(out)
     return Trained(out, report)
 
 
-def _train_into(
-    path: Path, read: Corpus, config, on_epochs, valid: float | None, name: str
-) -> Report:
-    from melodygen import training  # TensorFlow, if the kind needs it: only once inputs are good
-
-    fraction = corpus.default_valid(read.songs) if valid is None else valid
+def _train_into(path: Path, read: Corpus, request: TrainRequest, on_epochs, name: str) -> Report:
+    kind, spec = request.kind, request.spec
+    fraction = corpus.default_valid(read.songs) if request.valid is None else request.valid
     songs, held_out = corpus.split(read.songs, fraction)
-    trained = training.train(songs, config, on_epochs, held_out)
+    trained = training.train(kind, spec, songs, request.seed, on_epochs, held_out)
     model, history = trained.model, trained.history
     evaluation = evaluate(model, songs)
     report = Report(
-        model=config.model,
+        model=kind.name,
+        spec=spec,
         songs=[s.name for s in songs],
-        epochs=config.epochs,
         epochs_run=history.epochs_run,
         perfect_at=history.perfect_at,
         train_seconds=history.seconds,
-        seed=config.seed,
-        units=config.units,
-        window=config.window,
+        seed=request.seed,
         training=evaluation.overall,
         validation=evaluate(model, held_out).overall if held_out else None,
         best_epoch=history.best_epoch,
@@ -158,24 +178,23 @@ def _train_into(
         held_out=[corpus.file_name(s) for s in held_out],
     )
     meta = store.Metadata(
-        model=config.model,
-        size=config.size,
+        kind=kind,
+        spec=spec,
         vocabulary=model.vocab.tokens,
         songs=tuple(songs),
-        seed=config.seed,
-        epochs=config.epochs,
+        seed=request.seed,
         valid=fraction,
         held_out=tuple(report.held_out),
     )
     if len(songs) <= 3:
-        title = f"{config.model} on {', '.join(s.name for s in songs)}"
+        title = f"{kind.name} on {', '.join(s.name for s in songs)}"
     else:
-        title = f"{config.model} on {name}: {len(songs)} songs" + (
+        title = f"{kind.name} on {name}: {len(songs)} songs" + (
             f", {len(held_out)} held out" if held_out else ""
         )
     files = {
         store.REPORT_FILE: json.dumps(report.to_json(), indent=2).encode() + b"\n",
-        store.LOSS_PLOT: plots.loss_plot({config.model: report.history}, title),
+        store.LOSS_PLOT: plots.loss_plot({kind.name: report.history}, title),
     }
     if len(songs) <= PREDICTIONS_UP_TO:
         files |= prediction_files(model, evaluation)
@@ -193,24 +212,29 @@ class Compared:
 
 def compare(
     paths: Sequence[Path],
-    options: dict,
+    settings: Mapping[str, Any],
+    seed: int = 5,
     out: Path | None = None,
     on_epochs: Callable | None = None,
     valid: float | None = None,
 ) -> Compared:
-    """Train the chapter's four models on the songs with the same settings, as the chapter
-    compares them: a model directory each, one plot of the four loss curves."""
+    """Train the chapter's four models on the songs with the same settings (of their spec), as
+    the chapter compares them: a model directory each, one plot of the four loss curves."""
     out = out or OUTPUTS / f"compare-{_name(paths)}"
     check_directory_target(out)
-    kinds = [configure({**options, "model": kind}, 0) for kind in CHAPTER_KINDS]
-    songs = corpus.read(paths, True, lambda song: kinds[0].kind.too_short(song, kinds[0].size))
+    requests = []
+    for name in kinds.CHAPTER_KINDS:
+        kind = kinds.KINDS[name]
+        requests.append(TrainRequest(tuple(paths), kind, kind.spec.replace(**settings), seed,
+                                     valid, strict=True, out=out / name))  # fmt: skip
+    first = requests[0]
+    songs = corpus.read(paths, True, lambda song: first.kind.too_short(song, first.spec))
     reports = []
     with atomic_directory(out) as tmp:
-        for kind_config in kinds:
-            step = on_epochs(kind_config.model, kind_config.epochs) if on_epochs else None
-            reports.append(
-                _train_into(tmp / kind_config.model, songs, kind_config, step, valid, _name(paths))
-            )
+        for request in requests:
+            step = on_epochs(request.kind.name) if on_epochs else None
+            path = tmp / request.kind.name
+            reports.append(_train_into(path, songs, request, step, _name(paths)))
         curves = {r.model: r.history for r in reports}
         title = f"the four models on {_name(paths)}"
         (tmp / "compare.png").write_bytes(plots.loss_plot(curves, title))
@@ -266,9 +290,7 @@ def evaluate_songs(
                 "full song": s.tokens("full_song", model.vocab),
             }
             title = f"{model.kind.name} on {s.song.name}"
-            files[f"{s.song.name}.png"] = plots.prediction_plot(
-                s.song.tokens, rows, s.window, title
-            )
+            files[f"{s.song.name}.png"] = plots.prediction_plot(s.song.tokens, rows, s.given, title)
     out.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         write_atomic(out / name, data)
@@ -317,11 +339,6 @@ class Outputs:
         return [midi_path] + [midi_path.with_suffix(s) for s in extra]
 
 
-def _most_common(songs: Sequence[Song], key: str):
-    values = [getattr(s, key) for s in songs if getattr(s, key) is not None]
-    return collections.Counter(values).most_common(1)[0][0] if values else None
-
-
 def read_seed(text: str = "", path: Path | None = None) -> list[Note]:
     """The seed's notes: tokens as written (``g8,e8,e4,f8``), or a song or MIDI file's, with
     tied notes merged as models learn them."""
@@ -353,12 +370,12 @@ def compose(
     for number in range(1, count + 1):
         for path in outputs.paths(number, count):
             check_output(path, (*midi.SUFFIXES, ".wav", ".png"))
-    header = dict(header or {})
-    if header.get("program") is not None:
-        header["program"] = midi.program_number(str(header["program"]))
-    if isinstance(header.get("time"), str):
+    given = dict(header or {})
+    if given.get("program") is not None:
+        given["program"] = midi.program_number(str(given["program"]))
+    if isinstance(given.get("time"), str):
         try:
-            header["time"] = notation.header_value("time", str(header["time"]))
+            given["time"] = notation.header_value("time", str(given["time"]))
         except ValueError as e:
             raise BadInput(str(e), parameter="time") from None
     loaded = store.load(model_dir)
@@ -372,11 +389,8 @@ def compose(
         )
     if random_seed is None and not sampling.deterministic:
         random_seed = secrets.randbelow(2**31)
-    for key in ("tempo", "time", "program"):
-        if header.get(key) is None:
-            header[key] = _most_common(training, key)
-    time = header["time"] or midi.DEFAULT_TIME
-    limits = dataclasses.replace(limits, bar_beats=time[0] * 4 / time[1])
+    filled = generation.Header(**given).filled(training)
+    limits = dataclasses.replace(limits, bar_beats=filled.bar_beats)
     indices = [model.vocab.index(note.token, parameter="seed") for note in seed]
     copies = CopyIndex([model.vocab.encode(song.tokens) for song in training])
     drawn = draw(model, indices, count, sampling, random_seed or 0, limits, copies, max_copy,
@@ -386,13 +400,8 @@ def compose(
     tunes = []
     audio_problem = None
     for k, tune in enumerate(drawn):
-        added = tuple(model.vocab.notes[i] for i in tune.tokens)
-        sounds = [(n.midi_pitch, n.beats) for n in (*seed, *added) if not n.is_rest]
-        key = theory.key_of(sounds)  # the seed is the user's, spelled as given
-        notes = tuple(seed) + (theory.respell(added, key) if key else added)
         title = f"{name} {k + 1}"  # the MIDI track's name: the same whatever the count
-        song = Song(notes, name=title, title=title, tempo=header["tempo"], time=header["time"],
-                    program=header["program"], key=key)  # fmt: skip
+        song = generation.tune_song(model.vocab, seed, tune.tokens, title, filled)
         picture = functools.partial(
             plots.piano_roll, song, len(seed), f"{title} ({model.kind.name})"
         )
@@ -400,7 +409,7 @@ def compose(
         audio_problem = audio_problem or problem
         copied_from = None if tune.copied.song is None else training[tune.copied.song].name
         tunes.append(Tune(k + 1, song, len(seed), tune.copied, copied_from,
-                          style(notes, reference), tune.tries, tuple(files)))  # fmt: skip
+                          style(song.notes, reference), tune.tries, tuple(files)))  # fmt: skip
     return Composition(loaded, tunes, random_seed, audio_problem)
 
 

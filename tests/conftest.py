@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from melodygen import store
 from melodygen.cli import app
 from melodygen.encoding import Vocabulary
-from melodygen.models import CHAPTER_KINDS, KINDS, Model, Size
+from melodygen.kinds import CHAPTER_KINDS, KINDS, Model
 from melodygen.notation import read_song
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,14 +78,12 @@ def numpy_model(path: Path, kind: str = "stateful", units: int = 8, seed: int = 
     loading, checking and composing that need no training."""
     song = read_song(NABIYA)
     vocab = Vocabulary.from_songs([song.tokens])
-    size = Size(units=units)
+    spec = KINDS[kind].spec.replace(units=units)
     rng = np.random.default_rng(seed)
-    shapes = KINDS[kind].weight_shapes(size, len(vocab))
+    shapes = KINDS[kind].weight_shapes(spec, len(vocab))
     weights = tuple(rng.normal(0, 0.5, shape).astype(np.float32) for shape in shapes)
-    meta = store.Metadata(
-        model=kind, size=size, vocabulary=vocab.tokens, songs=(song,), seed=seed, epochs=0
-    )
-    model = Model(KINDS[kind], size, vocab, weights)
+    meta = store.Metadata(KINDS[kind], spec, vocab.tokens, songs=(song,), seed=seed)
+    model = Model(KINDS[kind], spec, vocab, weights)
     store.save(path, meta, model, {store.MODEL_FILE: b"not used without TensorFlow"})
     return path
 

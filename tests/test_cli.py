@@ -9,6 +9,7 @@ import sys
 import pretty_midi
 
 from conftest import NABIYA, SONGS, write
+from melodygen import __version__
 from melodygen.notation import read_song
 
 
@@ -72,8 +73,6 @@ def test_help_version_and_short_help(cli):
     assert cli("-h").output == result.output
     assert "--random-seed" in cli("train", "-h").output
     assert "--seed " not in cli("train", "-h").output  # the old name is a hidden alias
-    from melodygen import __version__
-
     version = cli("--version")
     assert version.exit_code == 0 and version.stdout.strip() == f"melodygen {__version__}"
 

@@ -9,6 +9,7 @@ import time
 import zlib
 from fractions import Fraction
 
+import music21
 import numpy as np
 import pytest
 
@@ -80,7 +81,7 @@ def test_ngram_trains_on_a_corpus_and_evaluate_reports_the_held_out_measures(
     meta = json.loads((model / "melodygen.json").read_text())
     report = json.loads((model / "report.json").read_text())
     assert meta["valid"] == 0.1 and len(meta["held_out"]) == 7 == len(report["held_out"])
-    assert meta["vocabulary"][-2:] == ["<end>", "<unk>"] and meta["order"] == 4
+    assert meta["vocabulary"][-2:] == ["<end>", "<unk>"] and meta["spec"] == {"order": 4}
     valid = report["measures"]["validation"]
     assert valid["songs"] == 7 and valid["unseen_tokens"] >= 0
     assert 0 < valid["pitch_bits_per_note"] < valid["bits_per_token"] < 12
@@ -167,7 +168,6 @@ TWELVE = "cdef | gabc' | c'bag | fedc |"  # 16 eighth notes
 
 
 def test_essen_export_merges_ties_and_counts_what_it_cannot_spell(tmp_path):
-    music21 = pytest.importorskip("music21")
     bodies = {
         1: TWELVE + " C4- | C2 z2 |]",  # a tie across the bar line: one dotted half
         2: TWELVE + " (3cde c2 |]",  # triplet
@@ -205,7 +205,6 @@ def test_essen_export_matches_the_corpus(cli, essen, tmp_path):
     tokens as the corpus (the tests' sample holds all of erk5's), which was exported from
     music21 the same way before ties could be written, and the one tune it left out for a
     length no single token has."""
-    music21 = pytest.importorskip("music21")
     erk5 = music21.common.getCorpusFilePath() / "essenFolksong" / "erk5.abc"
     (tmp_path / "out").mkdir()
     export = corpus.write_essen(tmp_path / "out", files=[erk5])

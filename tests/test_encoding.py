@@ -8,16 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import CHAPTER_SEQ
-from melodygen.encoding import (
-    CHAPTER_TOKENS,
-    Vocabulary,
-    input_table,
-    note_to_features,
-    one_hot,
-    windows,
-)
+from melodygen.encoding import CHAPTER_TOKENS, Vocabulary, transpose
 from melodygen.errors import BadInput
-from melodygen.notation import parse_token
+from melodygen.kinds.window import input_table, note_to_features, one_hot, windows
+from melodygen.notation import parse_song, parse_token
 
 CODE2IDX = {"c4": 0, "d4": 1, "e4": 2, "f4": 3, "g4": 4, "a4": 5, "b4": 6,
             "c8": 7, "d8": 8, "e8": 9, "f8": 10, "g8": 11, "a8": 12, "b8": 13}  # fmt: skip
@@ -109,9 +103,6 @@ def test_windows_never_need_more_than_the_song():
 
 @pytest.mark.parametrize("semitones", range(-5, 7))
 def test_transposition_keeps_intervals_and_spells_for_the_key(semitones):
-    from melodygen.encoding import transpose
-    from melodygen.notation import parse_song
-
     e_minor = parse_song("e4 f#8 g8 a4 b4 c'8 d'#8 e'2 r4 B4 e2").notes
     moved = transpose(e_minor, semitones)
     assert [n.is_rest for n in moved] == [n.is_rest for n in e_minor]
@@ -134,9 +125,6 @@ def test_transposition_keeps_intervals_and_spells_for_the_key(semitones):
 
 
 def test_transposition_examples_and_range():
-    from melodygen.encoding import transpose
-    from melodygen.notation import parse_song
-
     def moved(text, k):
         return " ".join(n.token for n in transpose(parse_song(text).notes, k))
 

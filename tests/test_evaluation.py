@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import NABIYA
+from melodygen import training
 from melodygen.encoding import SOUNDS, Vocabulary
 from melodygen.evaluation import evaluate
+from melodygen.kinds.window import STATEFUL
 from melodygen.notation import LENGTH_CLASSES, parse_song, read_song
 
 
@@ -31,7 +33,7 @@ class Fixed:
 def test_measures_by_hand():
     vocab = Vocabulary(("c4", "c8", "d4", "r4", "<end>", "<unk>"))
     p = [0.3, 0.1, 0.2, 0.1, 0.1, 0.2]
-    model = SimpleNamespace(window=0, vocab=vocab, predictor=lambda: Fixed(p))
+    model = SimpleNamespace(given=0, vocab=vocab, predictor=lambda: Fixed(p))
     # c8; r4; an unseen e4 (E4: a pitch no token has)
     m = evaluate(model, [parse_song("c8 r4 e4")]).overall
     unknown = 0.2
@@ -57,10 +59,9 @@ def test_a_stateful_model_trained_to_perfection_on_nabiya(tmp_path):
     """The chapter's result through the measures: accuracy 1.0 on the one-step windows, the
     whole song reproduced, and a finite bits_per_token over all 54 tokens (the first four from
     the start-of-song context)."""
-    training = pytest.importorskip("melodygen.training")
     song = read_song(NABIYA)
-    config = training.TrainConfig("stateful", units=48, epochs=600, seed=1, until_perfect=True)
-    trained = training.train([song], config)
+    spec = STATEFUL.spec.replace(units=48, epochs=600, until_perfect=True)
+    trained = training.train(STATEFUL, spec, [song], seed=1)
     assert trained.history.perfect_at == trained.history.epochs_run < 600
     m = evaluate(trained.model, [song]).overall
     assert m.accuracy == 1.0 and m.predictions == 50 and m.full_song_reproduced

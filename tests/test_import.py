@@ -7,6 +7,7 @@ import io
 import random
 
 import mido
+import music21
 import pretty_midi
 import pytest
 
@@ -244,7 +245,6 @@ def test_a_grid_can_be_asked_for():
 
 
 def test_ties_and_triplets_agree_with_music21():
-    music21 = pytest.importorskip("music21")
     text = "c4~ c4 trip{c8 d8 e8} trip{f4 g8} r4 trip{r8 c'8~ c'8} d2~ d8 r8"
     ours = parse_song(text)
     theirs = music21.converter.parse(f"tinyNotation: 4/4 {text}").flatten().notesAndRests
@@ -287,7 +287,6 @@ K:G
 
 
 def test_abc_and_musicxml_import_through_music21(tmp_path):
-    music21 = pytest.importorskip("music21")
     (tmp_path / "tune.abc").write_text(ABC)
     imported = transcribe.import_file(tmp_path / "tune.abc")
     song = imported.song

@@ -8,7 +8,7 @@ import collections
 import numpy as np
 import pytest
 
-from melodygen import ngram
+from melodygen.kinds import ngram
 
 
 def synthetic(n_songs: int, symbols: int, seed: int) -> list[list[int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import music21
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,6 +13,7 @@ from melodygen.errors import MelodygenError
 from melodygen.notation import (
     DURATIONS,
     Note,
+    Song,
     TokenError,
     format_song,
     merge_ties,
@@ -63,7 +65,6 @@ def test_token_pitch_and_length(token, expected):
 
 @pytest.mark.parametrize("token", TOKENS)
 def test_music21_tinynotation_agrees(token):
-    music21 = pytest.importorskip("music21")
     (element,) = music21.converter.parse(f"tinyNotation: {token}").flatten().notesAndRests
     midi = None if element.isRest else element.pitch.midi
     assert (midi, float(element.quarterLength)) == TOKENS[token]
@@ -223,8 +224,6 @@ def test_format_then_parse_is_the_identity(note):
     st.sampled_from([None, *KEYS]),
 )
 def test_format_song_then_parse_song_is_the_identity(notes_, time, key):
-    from melodygen.notation import Song
-
     song = Song(tuple(notes_), title="t", tempo=90.0, time=time, program=5, key=key)
     again = parse_song(format_song(song))
     assert again.notes == song.notes

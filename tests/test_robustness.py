@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -174,14 +175,17 @@ def test_missing_or_truncated_model_files(cli, model_dir, name):
 @pytest.mark.parametrize(
     ("change", "fragment"),
     [
-        (lambda m: m.update(window="4"), "'window' must be a int"),
+        (lambda m: m["spec"].update(window="4"), "window must be a whole number from 1 to 256"),
+        (lambda m: m["spec"].update(units=5000), "units must be a whole number from 1 to 4096"),
+        (lambda m: m["spec"].update(layers=2), "unknown setting 'layers'"),
+        (lambda m: m.update(spec=[]), "'spec' must be a dict"),
         (lambda m: m.update(model="gpt"), "unknown model 'gpt'"),
         (lambda m: m.update(format="other/9"), "format is 'other/9'"),
         (lambda m: m["vocabulary"].insert(-1, "f#8"), "do not fit a stateful model"),
         (lambda m: m["vocabulary"].append("f#8"), "go after the tokens"),
         (lambda m: m["vocabulary"].pop(), "vocabulary ends with <unk>"),
         (lambda m: m["vocabulary"].__setitem__(0, "h4"), "'h4' is not a token"),
-        (lambda m: m.update(units=16), "weight shapes"),
+        (lambda m: m["spec"].update(units=16), "weight shapes"),
         (lambda m: m["songs"][0].update(tempo="fast"), "tempo must be between 1 and 1000"),
         (lambda m: m["songs"][0].update(title=["x"]), "a title is one line of text"),
         (lambda m: m["songs"][0].update(title="a\x00b"), "a title is one line of text"),
@@ -214,8 +218,6 @@ def test_metadata_that_is_not_json(cli, model_dir):
 
 def test_weights_are_never_unpickled(cli, model_dir):
     """A hostile npz holding a pickled object, its checksum updated to match, is refused."""
-    import hashlib
-
     buf = io.BytesIO()
     np.savez(buf, arr_0=np.array([{"evil": 1}], dtype=object))
     (model_dir / "weights.npz").write_bytes(buf.getvalue())
@@ -225,14 +227,10 @@ def test_weights_are_never_unpickled(cli, model_dir):
 
 
 def test_nan_weights_are_refused(cli, model_dir):
-    import hashlib
-
-    from melodygen.store import weights_to_npz
-
     with np.load(model_dir / "weights.npz") as npz:
         weights = [npz[f"arr_{i}"] for i in range(len(npz.files))]
     weights[0][0, 0] = np.nan
-    data = weights_to_npz(weights)
+    data = store.weights_to_npz(weights)
     (model_dir / "weights.npz").write_bytes(data)
     edit_meta(
         model_dir, lambda m: m["files"].update({"weights.npz": hashlib.sha256(data).hexdigest()})

@@ -3,6 +3,7 @@ distributed path, and composing whole tunes without TensorFlow."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -12,12 +13,13 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, assert_same_weights, saved_weights
-from melodygen import corpus
-from melodygen.models import Repeats
+from melodygen import corpus, training
+from melodygen.encoding import transpose
+from melodygen.kinds import song_rnn
+from melodygen.kinds.song_rnn import PLAIN_LENGTH_IDS, SONG_RNN, Repeats
+from melodygen.notation import parse_song
 
-training = pytest.importorskip("melodygen.training")
-
-TINY = dict(units=16, embedding=8, layers=2, epochs=2, batch=8, seed=3)
+TINY = SONG_RNN.spec.replace(units=16, embedding=8, layers=2, epochs=2, batch=8)
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +30,14 @@ def slice_songs(essen_slice):
 @pytest.fixture(scope="module")
 def trained(slice_songs):
     train, valid = slice_songs
-    config = training.TrainConfig("song-rnn", transpose=(-2, 2), dropout=0.2, **TINY)
-    return training.train(train, config, valid=valid)
+    spec = TINY.replace(transpose=(-2, 2), dropout=0.2)
+    return training.train(SONG_RNN, spec, train, seed=3, valid=valid)
 
 
 def test_numpy_forward_equals_keras_over_whole_songs(trained, slice_songs):
     model, keras_model = trained.model, trained.keras_model
     songs = slice_songs[1][:3]
-    data = training.song_data([[song.notes] for song in songs], model.vocab)
+    data = song_rnn.song_data([[song.notes] for song in songs], model.vocab)
     for song, ids in zip(songs, data.inputs, strict=True):
         zeros = [np.zeros((1, 16), np.float32)] * 4
         logits = keras_model([ids[0][None], *zeros], training=False)[0][0].numpy()
@@ -61,7 +63,7 @@ def test_repeats_find_where_the_song_repeated_itself():
     assert seen[7] == (9, 3)  # after "1 2 3": it was followed by 9
     assert seen[8] == (-1, 0)  # "7" is new
     assert seen[10] == (7, 2)  # "2 3": its latest occurrence was followed by 7, not 9
-    whole = training.repeats([song])[0]
+    whole = song_rnn.repeats([song])[0]
     assert [(song[a] if a >= 0 else -1, n) for a, n in zip(*whole, strict=True)] == seen
 
 
@@ -72,17 +74,15 @@ def test_training_reads_every_song_and_learns(trained, slice_songs):
     vocab = trained.model.vocab
     assert vocab.tokens[-2:] == ("<end>", "<unk>")
     # the vocabulary covers every training song moved by -2..2 semitones, spelled for its key
-    from melodygen.encoding import transpose
-
     for song in slice_songs[0]:
         for k in range(-2, 3):
             assert {n.token for n in transpose(song.notes, k)} <= set(vocab.tokens)
 
 
 def test_batches_group_songs_by_length_and_depend_on_the_seed(trained, slice_songs):
-    vocab, variants = training.song_vocabulary(slice_songs[0], training.KINDS["song-rnn"], (-2, 2))
-    data = training.song_data(variants, vocab)
-    batches = list(training.song_batches(3, 0, data, 8))
+    vocab, variants = song_rnn.song_vocabulary(slice_songs[0], SONG_RNN.specials, (-2, 2))
+    data = song_rnn.song_data(variants, vocab)
+    batches = list(song_rnn.song_batches(3, 0, data, 8))
     assert sum(len(x) for x, _, _ in batches) == len(slice_songs[0])
     padding = 1 - sum(m.sum() for _, _, m in batches) / sum(m.size for _, _, m in batches)
     assert padding < 0.1  # songs of similar lengths together
@@ -90,8 +90,8 @@ def test_batches_group_songs_by_length_and_depend_on_the_seed(trained, slice_son
         assert (y[mask == 0] == 0).all() and (x[:, 0, 0] == 129).all()  # <start> first
         ends = mask.sum(1).astype(int) - 1
         assert (y[np.arange(len(y)), ends] == vocab.end).all()  # each song ends with <end>
-    again = list(training.song_batches(3, 0, data, 8))
-    other = list(training.song_batches(3, 1, data, 8))
+    again = list(song_rnn.song_batches(3, 0, data, 8))
+    other = list(song_rnn.song_batches(3, 1, data, 8))
     assert all((a[0] == b[0]).all() for a, b in zip(batches, again, strict=True))
     assert any(
         a[0].shape != b[0].shape or (a[0] != b[0]).any()
@@ -102,13 +102,14 @@ def test_batches_group_songs_by_length_and_depend_on_the_seed(trained, slice_son
 TWO_REPLICAS = """
 import sys, numpy as np
 from melodygen import corpus, training
+from melodygen.kinds.song_rnn import SONG_RNN
 training.setup_tensorflow(single_thread=False, cpu_devices=2)  # the host's CPU as 2 devices
 songs = corpus.read([sys.argv[1]]).songs[:12]
 weights = {}
 for devices in (1, 2):
-    config = training.TrainConfig("song-rnn", units=16, embedding=8, dropout=0.0, epochs=2,
-                                  transpose=(0, 0), batch=4, devices=devices, seed=3)
-    weights[devices] = training.train(songs, config).model.weights
+    spec = SONG_RNN.spec.replace(units=16, embedding=8, dropout=0.0, epochs=2,
+                                 transpose=(0, 0), batch=4, devices=devices)
+    weights[devices] = training.train(SONG_RNN, spec, songs, seed=3).model.weights
 print(max(float(np.abs(a - b).max()) for a, b in zip(weights[1], weights[2])))
 print(max(float(np.abs(a).max()) for a in weights[1]))
 """
@@ -158,8 +159,8 @@ def test_training_gives_the_weights_an_earlier_release_gave(trained):
 
 def test_the_same_random_seed_trains_the_same_weights(trained, slice_songs):
     train, valid = slice_songs
-    config = training.TrainConfig("song-rnn", transpose=(-2, 2), dropout=0.2, **TINY)
-    again = training.train(train, config, valid=valid)
+    spec = TINY.replace(transpose=(-2, 2), dropout=0.2)
+    again = training.train(SONG_RNN, spec, train, seed=3, valid=valid)
     assert all(
         np.array_equal(a, b)
         for a, b in zip(trained.model.weights, again.model.weights, strict=True)
@@ -170,20 +171,16 @@ def test_the_same_random_seed_trains_the_same_weights(trained, slice_songs):
 def test_ties_and_triplets_train_transpose_and_match_keras():
     """Songs with ties and triplets: their tokens are learned, kept through transposition, and
     the numpy forward pass still equals Keras on them."""
-    from melodygen.encoding import transpose
-    from melodygen.notation import parse_song
-
     bodies = ["c4~ c8 d8 trip{e8 f8 g8} a2~ a4 r4", "trip{g4 e8} c4 d4~ d4 trip{r8 c8 d8} e2"]
     songs = [parse_song(bodies[i % 2], name=f"s{i}") for i in range(8)]
-    config = training.TrainConfig("song-rnn", **{**TINY, "epochs": 1}, transpose=(-1, 1))
-    trained = training.train(songs, config)
+    trained = training.train(SONG_RNN, TINY.replace(epochs=1, transpose=(-1, 1)), songs, seed=3)
     vocab = trained.model.vocab
     assert {"c4~", "trip{e8}", "trip{g4}", "trip{r8}", "a2~"} <= set(vocab.tokens)
     moved = transpose(songs[0].notes, 1)
     assert [(n.tie, n.triplet) for n in moved] == [(n.tie, n.triplet) for n in songs[0].notes]
     assert {n.token for n in moved} <= set(vocab.tokens)
     song = songs[1]
-    ids = training.song_data([[song.notes]], vocab).inputs[0]
+    ids = song_rnn.song_data([[song.notes]], vocab).inputs[0]
     zeros = [np.zeros((1, 16), np.float32)] * 4
     logits = trained.keras_model([ids[0][None], *zeros], training=False)[0][0].numpy()
     theirs = np.exp(logits - logits.max(1, keepdims=True))
@@ -195,13 +192,11 @@ def test_ties_and_triplets_train_transpose_and_match_keras():
 
 def test_a_model_from_before_ties_and_triplets_still_loads_and_predicts_the_same(trained):
     """Such a model has the 21 length rows of the plain lengths and <start>, <unk>, none."""
-    from melodygen.models import PLAIN_LENGTH_IDS, Model
-
     model = trained.model
     weights = list(model.weights)
     weights[1] = weights[1][:PLAIN_LENGTH_IDS]
-    model.kind.check_weights(weights, model.size, len(model.vocab))
-    old = Model(model.kind, model.size, model.vocab, tuple(weights))
+    model.kind.check_weights(weights, model.spec, len(model.vocab))
+    old = dataclasses.replace(model, weights=tuple(weights))
     song = model.vocab.encode(["c4", "d8", "e8", "r4"])
 
     def last_prediction(m):
@@ -212,4 +207,4 @@ def test_a_model_from_before_ties_and_triplets_still_loads_and_predicts_the_same
     np.testing.assert_array_equal(last_prediction(model), last_prediction(old))
     with pytest.raises(ValueError, match="do not fit"):
         weights[1] = weights[1][:20]
-        model.kind.check_weights(weights, model.size, len(model.vocab))
+        model.kind.check_weights(weights, model.spec, len(model.vocab))

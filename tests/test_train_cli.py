@@ -14,6 +14,7 @@ from conftest import CHAPTER_SEQ, NABIYA, SONGS, TINY, write
 from melodygen import store
 from melodygen.midi import PPQ
 from melodygen.notation import read_song
+from melodygen.training import setup_tensorflow
 
 FILES = {"model.keras", "weights.npz", "melodygen.json", "report.json", "loss.png",
          "one_step.mid", "one_step.txt", "full_song.mid", "full_song.txt"}  # fmt: skip
@@ -49,7 +50,7 @@ def test_train_writes_the_model_directory(trained_models, kind):
     meta = json.loads((out / "melodygen.json").read_text())
     assert meta["vocabulary"][:14] == ["c4", "d4", "e4", "f4", "g4", "a4", "b4",
                                        "c8", "d8", "e8", "f8", "g8", "a8", "b8"]  # fmt: skip
-    assert meta["model"] == kind and meta["window"] == 4 and meta["seed"] == 5
+    assert meta["model"] == kind and meta["spec"]["window"] == 4 and meta["seed"] == 5
     assert meta["songs"][0]["tokens"] == " ".join(CHAPTER_SEQ)
 
     for mode in ("one_step", "full_song"):
@@ -63,8 +64,6 @@ def test_train_writes_the_model_directory(trained_models, kind):
         assert lengths == [PPQ if t.endswith("4") else PPQ // 2 for t in tokens]
 
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    from melodygen.training import setup_tensorflow
-
     _, keras = setup_tensorflow()
     model = keras.models.load_model(out / "model.keras", safe_mode=True)
     with np.load(out / "weights.npz", allow_pickle=False) as npz:
@@ -74,8 +73,8 @@ def test_train_writes_the_model_directory(trained_models, kind):
 
 
 def test_same_seed_gives_byte_identical_files(cli, trained_models, tmp_path, state_dir):
-    """train writes, byte for byte, what compare wrote for the same options; another seed
-    (through --seed, the old name of --random-seed) gives other weights."""
+    """train writes, byte for byte, what compare wrote for the same options; another seed gives
+    other weights."""
     first = trained_models["mlp"]  # seed 5, the default
     result = cli("train", NABIYA, "--model", "mlp", *TINY, "-o", "again")
     assert result.exit_code == 0, result.output
@@ -93,7 +92,7 @@ def test_same_seed_gives_byte_identical_files(cli, trained_models, tmp_path, sta
     for timing in ("train_seconds", "tokens_per_second", "seconds_per_epoch"):
         a.pop(timing), b.pop(timing)
     assert a == b
-    result = cli("train", NABIYA, "--model", "mlp", *TINY, "--seed", "4", "--out", "other")
+    result = cli("train", NABIYA, "--model", "mlp", *TINY, "--random-seed", "4", "-o", "other")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "other" / "melodygen.json").read_text())["seed"] == 4
     assert (tmp_path / "other" / "weights.npz").read_bytes() != (first / "weights.npz").read_bytes()

@@ -6,20 +6,19 @@ import numpy as np
 import pytest
 
 from conftest import CHAPTER_SEQ, NABIYA
+from melodygen import encoding, generation, store, training
+from melodygen.errors import BadInput
+from melodygen.kinds import CHAPTER_KINDS, KINDS, Model, chapter, window
+from melodygen.kinds.window import STATEFUL, Trainer, WindowLSTM
 from melodygen.notation import parse_song, read_song
 
-training = pytest.importorskip("melodygen.training")
-from melodygen import chapter, encoding, generation, store  # noqa: E402
-from melodygen.models import KINDS, Model, Size, WindowLSTM  # noqa: E402
-
 UNITS = 16
-CHAPTER_KINDS = ["mlp", "lstm", "stateful", "stateful-features"]
 
 
-def dataset(kind, songs, window=4):
+def dataset(kind, songs, size=4):
     vocab = encoding.Vocabulary.from_songs(songs)
-    table = encoding.input_table(vocab, kind.inputs)
-    data = training.make_dataset([[vocab.index(t) for t in s] for s in songs], table, window)
+    table = window.input_table(vocab, kind.inputs)
+    data = window.make_dataset([[vocab.index(t) for t in s] for s in songs], table, size)
     return vocab, table, data
 
 
@@ -27,8 +26,8 @@ def twin_models(kind, vocab_size, seed=1):
     """Two models with the same initial weights."""
     _, keras = training.setup_tensorflow()
     keras.utils.set_random_seed(seed)
-    a = kind.build(Size(units=UNITS), vocab_size)
-    b = kind.build(Size(units=UNITS), vocab_size)
+    a = kind.build(kind.spec.replace(units=UNITS), vocab_size)
+    b = kind.build(kind.spec.replace(units=UNITS), vocab_size)
     b.set_weights(a.get_weights())
     return a, b
 
@@ -46,7 +45,7 @@ def test_same_weights_as_the_chapters_loop(name):
     initial = ours.get_weights()
     chapter.compile_model(theirs)
     their_losses = chapter.fit(theirs, kind, data, epochs=3, seed=7)
-    history = training.Trainer(ours, kind, data, seed=7).fit(3)
+    history = Trainer(ours, kind, data, kind.spec, seed=7).fit(3)
     assert_same_weights(theirs, ours)
     np.testing.assert_allclose(history.loss, their_losses, rtol=1e-5)
     moved = max(np.abs(a - b).max() for a, b in zip(initial, ours.get_weights(), strict=True))
@@ -63,19 +62,19 @@ def test_stateful_state_is_reset_at_each_epoch_and_between_songs():
     chapter.compile_model(theirs)
     for _ in range(2):
         for song in songs:
-            w, y = encoding.windows([vocab.index(t) for t in song], 4)
+            w, y = window.windows([vocab.index(t) for t in song], 4)
             theirs.fit(
-                table[w], encoding.one_hot(y, len(vocab)), batch_size=1, shuffle=False, verbose=0
+                table[w], window.one_hot(y, len(vocab)), batch_size=1, shuffle=False, verbose=0
             )
-            training.reset_states(theirs)
-    training.Trainer(ours, kind, data, seed=0).fit(2)
+            window.reset_states(theirs)
+    Trainer(ours, kind, data, kind.spec, seed=0).fit(2)
     assert_same_weights(theirs, ours)
     # and without the reset between songs, the weights would differ
     carried, _ = twin_models(kind, len(vocab))
     chapter.compile_model(carried)
     for _ in range(2):
         carried.fit(data.x, data.y_one_hot, batch_size=1, shuffle=False, verbose=0)
-        training.reset_states(carried)
+        window.reset_states(carried)
     differ = max(
         np.abs(a - b).max() for a, b in zip(carried.get_weights(), ours.get_weights(), strict=True)
     )
@@ -93,18 +92,18 @@ def test_numpy_forward_equals_keras_over_a_whole_song(trained_models, name):
     kind = KINDS[name]
     keras_model, model = saved(trained_models[name])
     vocab = model.vocab
-    table = encoding.input_table(vocab, kind.inputs)
+    table = window.input_table(vocab, kind.inputs)
     indices = [vocab.index(t) for t in read_song(NABIYA).tokens]
-    w, _ = encoding.windows(indices, 4)
-    training.reset_states(keras_model)
-    theirs = keras_model.predict(table[w], batch_size=kind.batch_size, verbose=0)
+    w, _ = window.windows(indices, 4)
+    window.reset_states(keras_model)
+    theirs = keras_model.predict(table[w], batch_size=kind.spec.batch, verbose=0)
     predictor = model.predictor()
     predictor.reset(1)
     ours = [np.exp(predictor.feed(np.array([i])))[0] for i in indices[:-1]]
     np.testing.assert_allclose(np.stack(ours[3:]), theirs, atol=1e-5)
     if kind.stateful:  # the state matters: without it the output changes
-        stateless = WindowLSTM("stateless", 1, stateful=False, inputs=kind.inputs)
-        predictor = Model(stateless, model.size, vocab, model.weights).predictor()
+        stateless = WindowLSTM("stateless", kind.spec, stateful=False, inputs=kind.inputs)
+        predictor = Model(stateless, model.spec, vocab, model.weights).predictor()
         predictor.reset(1)
         fresh = [np.exp(predictor.feed(np.array([i])))[0] for i in indices[:-1]]
         assert np.abs(np.stack(fresh[3:]) - theirs).max() > 1e-4
@@ -123,7 +122,7 @@ def test_start_of_song_context_is_what_the_window_holds(trained_models):
 def test_full_song_prediction_is_the_chapters_loop(trained_models):
     keras_model, model = saved(trained_models["stateful"])
     vocab = model.vocab
-    table = encoding.input_table(vocab, "index")
+    table = window.input_table(vocab, "index")
     seed = [vocab.index(t) for t in read_song(NABIYA).tokens[:4]]
     theirs = chapter.continue_melody(keras_model, table, seed, 24, 4)  # a predict per note
     ours = generation.sample(model, seed, [None], limits=generation.Limits(length=24))[0]
@@ -133,18 +132,15 @@ def test_full_song_prediction_is_the_chapters_loop(trained_models):
 def test_stateful_streams_deal_songs_longest_first_to_the_shortest_stream():
     starts = np.zeros(14, bool)
     starts[[0, 3, 8, 10]] = True  # songs of 3, 5, 2 and 4 windows
-    lanes = training.streams(starts, 2)
+    lanes = window.streams(starts, 2)
     assert lanes.T.tolist() == [[3, 4, 5, 6, 7, 8, 9], [0, 1, 2, 10, 11, 12, 13]]
-    assert training.streams(starts, 3).T.tolist() == [
+    assert window.streams(starts, 3).T.tolist() == [
         [3, 4, 5, 6, 7], [10, 11, 12, 13, -1], [0, 1, 2, 8, 9],
     ]  # fmt: skip
-    assert training.streams(starts, 1)[:, 0].tolist() == list(range(14))  # the chapter's order
+    assert window.streams(starts, 1)[:, 0].tolist() == list(range(14))  # the chapter's order
 
 
 def test_short_song_is_a_clear_error():
-    from melodygen.errors import BadInput
-
     with pytest.raises(BadInput, match="too short to train on"):
-        training.train(
-            [parse_song("c4 d4 e4 f4", source="short.txt")], training.TrainConfig(epochs=1)
-        )
+        song = parse_song("c4 d4 e4 f4", source="short.txt")
+        training.train(STATEFUL, STATEFUL.spec.replace(epochs=1), [song], seed=5)

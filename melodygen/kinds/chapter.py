@@ -1,5 +1,6 @@
-"""The chapter's own training and prediction loops, kept as the reference that melodygen's fast
-loops are checked against (tests) and timed against (benchmarks). Not used by the CLI."""
+"""The chapter's own training and prediction loops, kept as the reference that the window
+kinds' fast loop is checked against (tests) and timed against (benchmarks). Not used by the
+CLI."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from melodygen.models import Kind
-from melodygen.training import Dataset, epoch_order, reset_states, setup_tensorflow
+from melodygen.kinds.window import Dataset, WindowKind, epoch_order, reset_states
+from melodygen.training import setup_tensorflow
 
 
 def compile_model(model) -> None:
@@ -17,7 +18,9 @@ def compile_model(model) -> None:
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
 
 
-def fit(model, kind: Kind, data: Dataset, epochs: int, seed: int | None = None) -> list[float]:
+def fit(
+    model, kind: WindowKind, data: Dataset, epochs: int, seed: int | None = None
+) -> list[float]:
     """Train as the chapter does; returns the loss of each epoch.
 
     Stateful models: ``epochs`` times fit(epochs=1, batch_size=1, shuffle=False), then
@@ -29,13 +32,13 @@ def fit(model, kind: Kind, data: Dataset, epochs: int, seed: int | None = None) 
         raise ValueError("the chapter's loop trains on one song")
     x, y = data.x, data.y_one_hot
     if not kind.stateful and seed is None:
-        history = model.fit(x, y, epochs=epochs, batch_size=kind.batch_size, verbose=0)
+        history = model.fit(x, y, epochs=epochs, batch_size=kind.spec.batch, verbose=0)
         return history.history["loss"]
     losses = []
     for epoch in range(epochs):
         order = epoch_order(seed or 0, epoch, len(y), kind)
         history = model.fit(
-            x[order], y[order], epochs=1, batch_size=kind.batch_size, verbose=0, shuffle=False
+            x[order], y[order], epochs=1, batch_size=kind.spec.batch, verbose=0, shuffle=False
         )
         losses += history.history["loss"]
         reset_states(model)

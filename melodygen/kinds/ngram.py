@@ -1,5 +1,6 @@
-"""Counts and smoothing for the ``ngram`` model kind: interpolated modified Kneser-Ney over
-symbol ids, in pure numpy (models.NGram wraps it as a model kind).
+"""The ``ngram`` kind: a variable-order Markov model over tokens, interpolated modified
+Kneser-Ney over symbol ids in pure numpy: the floor every neural model is judged against,
+counted in seconds without TensorFlow.
 
 P_m(w | h) = alpha_m(h, w) + gamma_m(h) P_{m-1}(w | h'), where h' is h without its oldest
 symbol: every order blends into the one below (PPM's "blending"), down to a uniform
@@ -22,11 +23,24 @@ updated one symbol at a time (``advance``). Tables are plain int arrays, counted
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from melodygen.encoding import END, UNKNOWN, Vocabulary
+from melodygen.kinds.base import Kind, Model, Spec, setting
+from melodygen.training import History, Trained
+
 CHUNK = 2048  # rows of the (rows, V) work arrays at a time: a few MB, cache-friendly
+
+
+@dataclass(frozen=True)
+class NGramSpec(Spec):
+    # 8: the best of 1-10 on a split of the Essen training songs
+    order: int = setting(8, "the longest n-gram counted (ORDER - 1 tokens of context)", 1, 64,
+                         panel="model")  # fmt: skip
 
 
 def _stream(seqs: Sequence[Sequence[int]], order: int, end: int, start: int):
@@ -66,7 +80,7 @@ def _discounts(counts: np.ndarray) -> np.ndarray:
 def count(seqs: Sequence[Sequence[int]], vocab_size: int, end: int, order: int) -> list[np.ndarray]:
     """The tables of ``seqs`` (id sequences without <end>): for m = 1..order, the int32 arrays
     parent differences (rows,), symbol (rows,) and count (rows,), then the (order, 3)
-    discounts. ``models.NGram`` saves exactly these arrays."""
+    discounts: the model's weights, saved as they are."""
     A = vocab_size + 1  # context alphabet: the output symbols and <start>
     sym, off, is_target = _stream(seqs, order, end, vocab_size)
     n = len(sym)
@@ -244,3 +258,55 @@ class Tables:
         for m in range(1, self.order):
             new[:, m] = self._lookup(m, state[:, m - 1], np.asarray(symbols, np.int64))
         return new
+
+
+class NGramPredictor:
+    """The n-gram's next-token log-probabilities for a batch of songs read in step."""
+
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+
+    def reset(self, batch: int = 1) -> np.ndarray:
+        self.state = self.tables.start(batch)
+        return self._predict()
+
+    def feed(self, tokens: np.ndarray) -> np.ndarray:
+        self.state = self.tables.advance(self.state, tokens)
+        return self._predict()
+
+    def select(self, rows: np.ndarray) -> None:
+        self.state = self.state[rows]
+
+    def _predict(self) -> np.ndarray:
+        return np.log(self.tables.distributions(self.state))
+
+
+class NGram(Kind):
+    """Counted, not trained: no TensorFlow, no epochs; it learns where tunes end."""
+
+    name, spec, temperature = "ngram", NGramSpec(), 1.0
+    specials = (END, UNKNOWN)
+
+    def check_weights(self, weights, spec, vocab_size):
+        if check(weights, vocab_size) != spec.order:
+            raise ValueError(f"the tables do not hold an order-{spec.order} model")
+
+    def fit(self, songs, spec, run):
+        vocab = Vocabulary.from_songs((s.tokens for s in songs), self.specials)
+        indices = [vocab.encode(s.tokens) for s in songs]
+        start = time.perf_counter()
+        weights = tuple(count(indices, len(vocab), vocab.end, spec.order))
+        history = History(seconds=time.perf_counter() - start)
+        return Trained(Model(self, spec, vocab, weights), history)
+
+    def predictor(self, spec, weights, vocab):
+        return NGramPredictor(Tables(weights, len(vocab)))
+
+    def describe(self, spec, vocab):
+        return (
+            f"vocabulary indices: the last {spec.order - 1} tokens, padded with <start> before "
+            "the song's first"
+        )
+
+
+NGRAM = NGram()

@@ -1,0 +1,44 @@
+"""The model kinds by name, and the rule that picks one when none is asked for.
+
+A kind is one module here (kinds/base.py says what it answers); adding one is that module and
+one line below. Nothing outside this package names a kind or one of its settings.
+"""
+
+from __future__ import annotations
+
+from melodygen.corpus import MIN_SPLIT_SONGS
+from melodygen.errors import BadInput
+from melodygen.kinds import ngram, song_rnn, window
+from melodygen.kinds.base import Kind, Model, Setting, Spec
+
+__all__ = ["CHAPTER_KINDS", "DEFAULT_RULE", "KINDS", "Kind", "Model", "Setting", "Spec",
+           "default_for", "get"]  # fmt: skip
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        window.MLP,
+        window.LSTM,
+        window.STATEFUL,
+        window.STATEFUL_FEATURES,
+        ngram.NGRAM,
+        song_rnn.SONG_RNN,
+    )
+}
+CHAPTER_KINDS = ("mlp", "lstm", "stateful", "stateful-features")  # what `compare` trains
+
+
+def get(name: str) -> Kind:
+    if name not in KINDS:
+        raise BadInput(f"no model kind {name!r} (the kinds: {', '.join(KINDS)})", "model")
+    return KINDS[name]
+
+
+# Without --model: a style to learn from a corpus, a song to learn by heart from fewer songs.
+FOR_A_CORPUS, FOR_A_SONG = "song-rnn", "stateful"
+DEFAULT_RULE = f"{FOR_A_CORPUS} from {MIN_SPLIT_SONGS} songs on, else {FOR_A_SONG}"
+
+
+def default_for(songs: int) -> Kind:
+    """The kind DEFAULT_RULE names for this many songs."""
+    return KINDS[FOR_A_CORPUS if songs >= MIN_SPLIT_SONGS else FOR_A_SONG]
