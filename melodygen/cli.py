@@ -55,8 +55,11 @@ def _stdout() -> Console:
 
 def _print_table(console: Console, table: Table) -> None:
     """A table whole: on a pipe or in a log as wide as it needs, not cut at 80 columns."""
-    width = None if console.is_terminal else max(console.width, console.measure(table).maximum)
-    console.print(table, width=width)
+    if not console.is_terminal:
+        needed = console.measure(table, options=console.options.update_width(10_000)).maximum
+        if needed > console.width:  # print can narrow a console, not widen it
+            console = Console(file=console.file, width=needed, highlight=False)
+    console.print(table)
 
 
 def _error(message: str) -> None:
@@ -614,7 +617,9 @@ def evaluate(
                 "full song": s.tokens("full_song", vocab),
             }
             _aligned(console, s.song.tokens, rows, s.given)
-    console.print(_measures_table({"songs" if not held_out else "held out": evaluation.overall}))
+    _print_table(
+        console, _measures_table({"songs" if not held_out else "held out": evaluation.overall})
+    )
     console.print(f"wrote {', '.join(result.written[:6])}" + (
         f" and {len(result.written) - 6} more" if len(result.written) > 6 else ""
     ) + f" to {escape(str(result.out))}/")  # fmt: skip

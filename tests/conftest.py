@@ -35,8 +35,8 @@ def state_dir(tmp_path_factory, monkeypatch):
     return state
 
 
-def invoke(*args: str | Path):
-    return CliRunner().invoke(app, [str(a) for a in args])
+def invoke(*args: str | Path, env: dict[str, str] | None = None):
+    return CliRunner().invoke(app, [str(a) for a in args], env=env)
 
 
 @pytest.fixture

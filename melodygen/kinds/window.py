@@ -52,7 +52,7 @@ class WindowSpec(Spec):
     units: int = setting(128, "Dense or LSTM width", 1, 4096, panel="model")
     window: int = setting(4, "notes in, the next one out", 1, 256, panel="model")
     epochs: int = setting(2000, "epochs at most", 1)
-    batch: int = setting(1, "windows per step (stateful kinds: songs side by side)", 1, 4096)
+    batch: int = setting(1, "windows per step, or songs side by side for a stateful kind", 1, 4096)
     learning_rate: float = setting(0.001, "Adam's learning rate", 0)
     patience: int | None = setting(
         None, "stop after N epochs without a better held-out loss; keep the best", 1
