@@ -145,19 +145,40 @@ def _embedding_widths(spec: SongSpec) -> tuple[int, int]:
     return pitch, max(1, spec.embedding - pitch)
 
 
+class LSTMCell:
+    """The song model's recurrent layers: Keras's LSTM, and the same step in numpy."""
+
+    name = "lstm"
+    states = ("h", "c")  # the state each layer carries, in Keras's order
+
+    def shapes(self, width: int, units: int) -> list[tuple[int, ...]]:
+        """One layer's weights, reading ``width`` inputs: gates i, f, c, o."""
+        return [(width, 4 * units), (units, 4 * units), (4 * units,)]
+
+    def layer(self, keras, units: int, name: str):
+        return keras.layers.LSTM(units, return_sequences=True, return_state=True, name=name)
+
+    def step(self, x: np.ndarray, state: tuple, weights: list[np.ndarray]):
+        """(the layer's output, its new state) after one step of x (batch, width)."""
+        h, c = lstm_steps(x[:, None], *state, *weights)
+        return h, (h, c)
+
+
 class SongPredictor:
     """A song-rnn read one token at a time: <start> first, then each token fed back."""
 
-    def __init__(self, spec: SongSpec, weights, vocab: Vocabulary) -> None:
+    def __init__(self, kind: SongRNN, spec: SongSpec, weights, vocab: Vocabulary) -> None:
         self.spec, self.table, self.start = spec, factored_inputs(vocab), len(vocab)
+        self.cell = kind.cell
         w = [np.asarray(a, np.float32) for a in weights]
         self.pitch_embedding, self.length_embedding, self.repeat_embedding = w[:3]
-        self.layers = [w[3 + 3 * i : 6 + 3 * i] for i in range(spec.layers)]
+        n = len(self.cell.shapes(1, 1))  # weights per layer
+        self.layers = [w[3 + n * i : 3 + n * (i + 1)] for i in range(spec.layers)]
         self.dense, self.dense_bias = w[-2], w[-1]
 
     def reset(self, batch: int = 1) -> np.ndarray:
         zeros = np.zeros((batch, self.spec.units), np.float32)
-        self.state = [(zeros, zeros) for _ in self.layers]
+        self.state = [tuple(zeros for _ in self.cell.states) for _ in self.layers]
         self.repeats = Repeats(batch)
         return self._step(np.full(batch, self.start))  # <start>
 
@@ -177,13 +198,12 @@ class SongPredictor:
             ],
             1,
         )
-        for i, (kernel, recurrent, bias) in enumerate(self.layers):
-            self.state[i] = lstm_steps(x[:, None], *self.state[i], kernel, recurrent, bias)
-            x = self.state[i][0]
+        for i, weights in enumerate(self.layers):
+            x, self.state[i] = self.cell.step(x, self.state[i], weights)
         return log_softmax(x @ self.dense + self.dense_bias)
 
     def select(self, rows: np.ndarray) -> None:
-        self.state = [(h[rows], c[rows]) for h, c in self.state]
+        self.state = [tuple(s[rows] for s in state) for state in self.state]
         self.repeats.select(rows)
 
 
@@ -192,6 +212,11 @@ class SongRNN(Kind):
 
     name, spec, temperature = "song-rnn", SongSpec(), 1.0
     specials = (END, UNKNOWN)
+    cell = LSTMCell()
+
+    def state_names(self, spec: SongSpec) -> list[str]:
+        """The recurrent state the Keras model takes and returns beside the ids: h_1, c_1..."""
+        return [f"{s}_{i + 1}" for i in range(spec.layers) for s in self.cell.states]
 
     def weight_shapes(self, spec: SongSpec, vocab_size: int, length_ids: int = LENGTH_IDS):
         pitch, length = _embedding_widths(spec)
@@ -202,7 +227,7 @@ class SongRNN(Kind):
         ]
         width, u = 2 * (pitch + length) + REPEAT_WIDTH, spec.units
         for _ in range(spec.layers):
-            shapes += [(width, 4 * u), (u, 4 * u), (4 * u,)]
+            shapes += self.cell.shapes(width, u)
             width = u
         return [*shapes, (u, vocab_size), (vocab_size,)]
 
@@ -214,15 +239,14 @@ class SongRNN(Kind):
         check_shapes(self, weights, shapes)
 
     def build(self, spec: SongSpec, vocab_size: int, dropout: float = 0.0):
-        """(input ids (batch, steps, 5) as song_inputs gives them, then (h, c) of each layer)
-        in, (logits, then each layer's final (h, c)) out, so that training can carry the state
+        """(input ids (batch, steps, 5) as song_inputs gives them, then each layer's state)
+        in, (logits, then each layer's final state) out, so that training can carry the state
         from one chunk of a batch of songs to the next."""
         import keras
 
         pitch_width, length_width = _embedding_widths(spec)
         ids = keras.Input(shape=(None, 5), dtype="int32", name="ids")
-        states = [keras.Input(shape=(spec.units,), name=f"{s}_{i + 1}")
-                  for i in range(spec.layers) for s in ("h", "c")]  # fmt: skip
+        states = [keras.Input(shape=(spec.units,), name=name) for name in self.state_names(spec)]
         pitch = keras.layers.Embedding(PITCH_IDS, pitch_width, name="pitch_embedding")
         length = keras.layers.Embedding(LENGTH_IDS, length_width, name="length_embedding")
         repeat = keras.layers.Embedding(REPEAT_CAP + 1, REPEAT_WIDTH, name="repeat_embedding")
@@ -231,19 +255,17 @@ class SongRNN(Kind):
             repeat(ids[..., 4]),
         ])  # fmt: skip
         x = keras.layers.Dropout(dropout, name="dropout_0")(x)
-        finals = []
+        finals, n = [], len(self.cell.states)
         for i in range(spec.layers):
-            lstm = keras.layers.LSTM(
-                spec.units, return_sequences=True, return_state=True, name=f"lstm_{i + 1}"
-            )
-            x, h, c = lstm(x, initial_state=states[2 * i : 2 * i + 2])
+            layer = self.cell.layer(keras, spec.units, f"{self.cell.name}_{i + 1}")
+            x, *final = layer(x, initial_state=states[n * i : n * (i + 1)])
             x = keras.layers.Dropout(dropout, name=f"dropout_{i + 1}")(x)
-            finals += [h, c]
+            finals += final
         logits = keras.layers.Dense(vocab_size, name="next_token")(x)
-        return keras.Model([ids, *states], [logits, *finals], name="song_rnn")
+        return keras.Model([ids, *states], [logits, *finals], name=self.name.replace("-", "_"))
 
     def predictor(self, spec, weights, vocab):
-        return SongPredictor(spec, weights, vocab)
+        return SongPredictor(self, spec, weights, vocab)
 
     def describe(self, spec, vocab):
         return (
@@ -357,7 +379,7 @@ def song_batches(seed: int, epoch: int, data: SongData, batch: int):
 
 class SongTrainer(EpochLoop):
     """Trains a song-rnn on batches of whole songs: each batch read in chunks of ``chunk``
-    steps (truncated back-propagation), the LSTM states carried from chunk to chunk; one
+    steps (truncated back-propagation), the recurrent state carried from chunk to chunk; one
     compiled train step, run on every replica of a tf.distribute strategy."""
 
     max_epochs_per_call = 1
@@ -368,6 +390,7 @@ class SongTrainer(EpochLoop):
         tf, keras = setup_tensorflow(single_thread=False)
         self.tf, self.keras = tf, keras
         self.spec, self.seed, self.data, self.strategy = spec, seed, data, strategy
+        self.states = len(kind.state_names(spec))  # state tensors, each (songs, units)
         with strategy.scope():
             self.model = kind.build(spec, vocab_size, dropout=spec.dropout)
             self.optimizer = keras.optimizers.Adam(learning_rate=spec.learning_rate)
@@ -379,7 +402,7 @@ class SongTrainer(EpochLoop):
                 tf.TensorSpec([None, None, 5], tf.int32),  # (songs, steps, input ids)
                 tf.TensorSpec([None, None], tf.int32),  # targets
                 tf.TensorSpec([None, None], tf.float32),  # 1 for a song's steps, 0 after
-                [tf.TensorSpec([None, spec.units], tf.float32)] * (2 * spec.layers),
+                [tf.TensorSpec([None, spec.units], tf.float32)] * self.states,
             ],
         )
 
@@ -421,7 +444,7 @@ class SongTrainer(EpochLoop):
         self.optimizer.learning_rate.assign(spec.learning_rate * spec.decay**first)
         total, right, tokens = 0.0, 0.0, 0.0
         for x, y, mask in song_batches(self.seed, first, self.data, spec.batch):
-            states = [tf.zeros((len(x), spec.units))] * (2 * spec.layers)
+            states = [tf.zeros((len(x), spec.units))] * self.states
             for t in range(0, x.shape[1], spec.chunk):
                 part = slice(t, t + spec.chunk)
                 nats, hits, states = self._step(x[:, part], y[:, part], mask[:, part], states)
