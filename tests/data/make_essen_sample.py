@@ -1,8 +1,8 @@
-"""Rebuild tests/data/essen-sample.tar.xz from the shared Essen corpus (public-domain folk tunes
-exported from the collection music21 ships): the tests' own small corpus, so that a fresh clone
-tests the corpus path without ../shared.
+"""Rebuild tests/data/essen-sample.tar.xz from the project's Essen corpus, essen.tar.gz
+(public-domain folk tunes exported from the collection music21 ships): the tests' own small
+corpus, so that a fresh clone tests the corpus path without the whole corpus beside it.
 
-    python tests/data/make_essen_sample.py ../shared/corpus/essen.tar.gz
+    python tests/data/make_essen_sample.py PATH/TO/essen.tar.gz
 
 The sample: the first 60 tunes by file name (the tests' slice), every tune of erk5.abc (the
 export test compares them with music21's), the two tunes in 116/4 and 97/32, and every tune
