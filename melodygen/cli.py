@@ -115,9 +115,7 @@ class _Group(TyperGroup):
             _error(_message(e))
             raise typer.Exit(1) from None
         except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM as Interrupted
-            _error("interrupted; nothing was written")
-            number = e.signal_number if isinstance(e, Interrupted) else signal.SIGINT
-            raise typer.Exit(INTERRUPTED + number) from None
+            raise _stopped(e) from None
         except (ClickException, typer.Exit, typer.Abort):
             raise
         except OSError as e:  # the disk filled up, a file vanished: not the user's input
@@ -125,10 +123,21 @@ class _Group(TyperGroup):
             _error(f"{where}{e.strerror or e}")
             raise typer.Exit(1) from None
         except Exception as e:
+            # A signal that lands while C code (numpy, TensorFlow) calls back into Python
+            # surfaces as a SystemError caused by the KeyboardInterrupt
+            if isinstance(e.__cause__, KeyboardInterrupt):
+                raise _stopped(e.__cause__) from None
             if os.environ.get("MELODYGEN_DEBUG"):
                 raise
             _error(f"unexpected {type(e).__name__}: {e} (set MELODYGEN_DEBUG=1 for a traceback)")
             raise typer.Exit(1) from None
+
+
+def _stopped(e: KeyboardInterrupt) -> typer.Exit:
+    """Ctrl-C or SIGTERM: one line, and the shell's status for a command stopped by it."""
+    _error("interrupted; nothing was written")
+    number = e.signal_number if isinstance(e, Interrupted) else signal.SIGINT
+    return typer.Exit(INTERRUPTED + number)
 
 
 def _version(value: bool) -> None:

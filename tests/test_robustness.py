@@ -282,6 +282,21 @@ def test_ctrl_c_and_sigterm_during_training_keep_the_previous_model(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["int", "term"]
 
 
+def test_a_signal_inside_c_code_is_still_an_interruption(cli, monkeypatch):
+    """Ctrl-C landing while numpy or TensorFlow call back into Python surfaces as a SystemError
+    caused by the KeyboardInterrupt: still one line and status 130, not "unexpected"."""
+
+    def interrupted_in_c(*args, **kwargs):
+        raise SystemError(
+            "<built-in method __array__> returned a result with an exception set"
+        ) from (KeyboardInterrupt())
+
+    monkeypatch.setattr("melodygen.tasks.render", interrupted_in_c)
+    result = cli("render", NABIYA, "-o", "x.mid")
+    assert result.exit_code == 130
+    assert result.stderr.strip() == "error: interrupted; nothing was written"
+
+
 # Fuzzing: whatever text or bytes come in, the outcome is a result or a MelodygenError.
 
 fuzz = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
