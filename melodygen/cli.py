@@ -28,9 +28,10 @@ from typer.core import TyperGroup
 
 from melodygen import __version__, kinds, tasks
 from melodygen.audio import AudioUnavailable
+from melodygen.corpus import DEFAULT_VALID, MIN_SPLIT_SONGS
 from melodygen.errors import BadInput, Interrupted, MelodygenError
 from melodygen.evaluation import Measures
-from melodygen.generation import Limits, Sampling
+from melodygen.generation import CHAPTER_LENGTH, LONGEST, Limits, Sampling
 from melodygen.kinds import KINDS, Kind, Setting, Spec
 from melodygen.kinds.base import parse_range
 from melodygen.store import Report
@@ -365,8 +366,9 @@ Valid = Annotated[
         min=0,
         max=0.5,
         metavar="F",
-        help="Share of songs held out to measure the model (default 0.1 from 20 songs on, else 0);"
-        " a song is held out when the CRC-32 of its file name is 0 mod round(1/F).",
+        help=f"Share of songs held out to measure the model (default {DEFAULT_VALID:g} from "
+        f"{MIN_SPLIT_SONGS} songs on, else 0); a song is held out when the CRC-32 of its file "
+        "name is 0 mod round(1/F).",
         rich_help_panel=PANELS["corpus"],
     ),
 ]
@@ -445,10 +447,11 @@ def _with_settings(among: Iterable[Kind], everywhere: bool = False) -> Callable:
 
 
 def _panel_order(param: inspect.Parameter) -> int:
-    panels = [
-        getattr(m, "rich_help_panel", None) for m in getattr(param.annotation, "__metadata__", ())
-    ]
-    return list(PANELS.values()).index(panels[0]) if panels and panels[0] else -1
+    """Where the option's panel comes in PANELS (-1: an argument, or no panel)."""
+    for info in getattr(param.annotation, "__metadata__", ()):
+        if getattr(info, "rich_help_panel", None):
+            return list(PANELS.values()).index(info.rich_help_panel)
+    return -1
 
 
 def _spec(kind: Kind, settings: dict[str, Any]) -> Spec:
@@ -691,8 +694,8 @@ def compose(
         int | None,
         typer.Option(
             min=0,
-            help="Most notes to add after the seed (default 50; up to 1,000 for a model that "
-            "ends tunes; none with --bars).",
+            help=f"Most notes to add after the seed (default {CHAPTER_LENGTH}; up to "
+            f"{LONGEST:,} for a model that ends tunes; none with --bars).",
         ),
     ] = None,
     bars: Annotated[
