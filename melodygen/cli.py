@@ -33,8 +33,9 @@ from melodygen.errors import BadInput, Interrupted, MelodygenError
 from melodygen.evaluation import Measures
 from melodygen.generation import CHAPTER_LENGTH, LONGEST, Limits, Sampling
 from melodygen.kinds import KINDS, Kind, Setting, Spec
-from melodygen.kinds.base import parse_range
+from melodygen.kinds.base import SettingError
 from melodygen.store import Report
+from melodygen.training import DEFAULT_SEED
 
 INTERRUPTED = 128  # the shell's status for a command stopped by a signal is 128 + its number
 LOG_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
@@ -43,7 +44,8 @@ FLAGS = {"seed": "--seed", "temperature": "--temperature", "top_k": "--top-k",
          "top_p": "--top-p", "beam": "--beam", "count": "--count", "program": "--program",
          "time": "--time", "soundfont": "--soundfont", "valid": "--valid", "track": "--track",
          "grid": "--grid", "model": "--model"}  # fmt: skip
-FLAGS |= {s.name: s.flag for kind in KINDS.values() for s in kind.spec.settings()}
+SETTINGS = {s.name: s for kind in KINDS.values() for s in kind.spec.settings()}  # by name
+FLAGS |= {name: s.flag for name, s in SETTINGS.items()}
 
 
 def _stderr() -> Console:
@@ -454,26 +456,24 @@ def _panel_order(param: inspect.Parameter) -> int:
     return -1
 
 
+def _given(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings given on the command line, as the specs hold them."""
+    try:
+        return {name: SETTINGS[name].parse(v) for name, v in settings.items() if v is not None}
+    except SettingError as e:
+        raise BadInput(e.message, parameter=e.name) from None
+
+
 def _spec(kind: Kind, settings: dict[str, Any]) -> Spec:
     """The kind's spec with the settings given on the command line; a warning names each
     given one the kind does not have."""
-    mine = {s.name: s for s in kind.spec.settings()}
-    values = {}
-    for name, value in settings.items():
-        if value is None:
-            continue
-        if name not in mine:
-            _stderr().print(
-                f"[yellow]warning:[/] {FLAGS[name]} is not a setting of {kind.name}: ignored"
-            )
-            continue
-        if mine[name].type is tuple:
-            try:
-                value = parse_range(value)
-            except ValueError as e:
-                raise BadInput(str(e), parameter=name) from None
-        values[name] = value
-    return kind.spec.replace(**values)
+    mine = {s.name for s in kind.spec.settings()}
+    given = _given(settings)
+    for name in given.keys() - mine:
+        _stderr().print(
+            f"[yellow]warning:[/] {FLAGS[name]} is not a setting of {kind.name}: ignored"
+        )
+    return kind.spec.replace(**{name: v for name, v in given.items() if name in mine})
 
 
 def _kinds_by(value: Callable[[Kind], str]) -> str:
@@ -513,7 +513,7 @@ def train(
             rich_help_panel=PANELS["model"],
         ),
     ] = None,
-    random_seed: RandomSeed = 5,
+    random_seed: RandomSeed = DEFAULT_SEED,
     seed: OldSeed = None,
     valid: Valid = None,
     strict: Annotated[
@@ -531,8 +531,15 @@ def train(
     whose help names it."""
     _refuse_old_seed(seed)
     kind = kinds.get(model.value) if model else tasks.default_kind(songs)
-    request = tasks.TrainRequest(tuple(songs), kind, _spec(kind, settings), random_seed, valid,
-                                 strict, out)  # fmt: skip
+    request = tasks.TrainRequest(
+        tuple(songs),
+        kind,
+        _spec(kind, settings),
+        seed=random_seed,
+        valid=valid,
+        strict=strict,
+        out=out,
+    )
     with _Progress(_stderr()) as progress:
         trained = tasks.train(request, progress.task, _skipped)
     report = trained.report
@@ -638,10 +645,10 @@ def evaluate(
 
 
 @app.command()
-@_with_settings([KINDS[name] for name in kinds.CHAPTER_KINDS], everywhere=True)
+@_with_settings(kinds.CHAPTER, everywhere=True)
 def compare(
     songs: Annotated[list[Path], typer.Argument(help="A song file (or a directory of songs).")],
-    random_seed: RandomSeed = 5,
+    random_seed: RandomSeed = DEFAULT_SEED,
     seed: OldSeed = None,
     valid: Valid = None,
     out: Annotated[
@@ -658,9 +665,8 @@ def compare(
 ) -> None:
     """Train the chapter's four models on one song and compare them, as the chapter does."""
     _refuse_old_seed(seed)
-    given = {name: value for name, value in settings.items() if value is not None}
     with _Progress(_stderr()) as progress:
-        compared = tasks.compare(songs, given, random_seed, out, progress.task, valid)
+        compared = tasks.compare(songs, _given(settings), random_seed, out, progress.task, valid)
     console = _stdout()
     _print_table(console, _results_table(compared.reports))
     console.print(

@@ -130,8 +130,8 @@ class SongEvaluation:
     measures: Measures
 
     def tokens(self, mode: str, vocab: Vocabulary) -> list[str]:
-        """A prediction ("one_step" or "full_song") as tokens: the song's own first window,
-        then the predicted song tokens."""
+        """A prediction ("one_step" or "full_song") as tokens: the song's own ``given``
+        tokens, then the predicted song tokens."""
         predicted = getattr(self, mode)[self.given :]
         return self.song.tokens[: self.given] + [vocab.tokens[i] for i in predicted]
 
@@ -183,7 +183,7 @@ def _pitch(note: Note) -> int:
 
 def _batch(model: Model, songs: Sequence[Song], full_song: bool) -> list[SongEvaluation]:
     """Songs side by side: one-step log-probabilities over the true tokens, then the full-song
-    continuation from each song's first window."""
+    continuation from each song's ``given`` tokens (Kind.given)."""
     given, vocab = model.given, model.vocab
     tokens = vocab.song_tokens  # predictions are song tokens: never <end> or <unk>
     pitch_of, length_of = _classes(vocab)

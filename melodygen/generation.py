@@ -389,7 +389,7 @@ def tune_song(
 ) -> Song:
     """A composed tune as a song: the seed as the user wrote it, then the added tokens spelled
     for the tune's key, estimated from all its notes (a model that knows both c#4 and d-4
-    writes one of them), which its key: header gives."""
+    writes one of them); the song's key: header is that key."""
     notes = tuple(vocab.notes[i] for i in added)
     sounds = [(n.midi_pitch, n.beats) for n in (*seed, *notes) if not n.is_rest]
     key = theory.key_of(sounds)

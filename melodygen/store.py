@@ -265,9 +265,8 @@ def load(path: str | os.PathLike[str] | None = None) -> Loaded:
         raise _bad(path, f"{META_FILE} is not valid JSON ({e})") from None
     except ValueError as e:
         raise _bad(path, str(e)) from None
-    for name in CHECKED:
-        if name in meta.files and name != WEIGHTS_FILE:  # model.keras, for other tools
-            _read_checked(path, name, meta.files)
+    if MODEL_FILE in meta.files:  # not used here, but a directory is checked whole
+        _read_checked(path, MODEL_FILE, meta.files)
     data = _read_checked(path, WEIGHTS_FILE, meta.files)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:

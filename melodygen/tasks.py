@@ -108,7 +108,7 @@ class TrainRequest:
     songs: tuple[Path, ...]  # song, MIDI and score files, and directories of them
     kind: Kind
     spec: Spec  # the kind's settings (kind.spec with what the user changed)
-    seed: int = 5  # initial weights and shuffling: the chapter's np.random.seed(5)
+    seed: int = training.DEFAULT_SEED
     valid: float | None = None  # the held-out share; None: corpus.default_valid
     strict: bool = False  # stop at the first unusable song in a directory
     out: Path | None = None  # the model directory; None: outputs/NAME-KIND
@@ -143,16 +143,26 @@ def train(
     out = request.out or default_dir(request.songs, kind.name)
     check_directory_target(out)
     step = on_epochs(kind.name) if on_epochs else None
-    report = _train_into(out, read, request, step, _name(request.songs))
+    report = _train_into(out, read, kind, spec, request.seed, request.valid, step,
+                         _name(request.songs))  # fmt: skip
     store.record_latest(out)
     return Trained(out, report)
 
 
-def _train_into(path: Path, read: Corpus, request: TrainRequest, on_epochs, name: str) -> Report:
-    kind, spec = request.kind, request.spec
-    fraction = corpus.default_valid(read.songs) if request.valid is None else request.valid
+def _train_into(
+    path: Path,
+    read: Corpus,
+    kind: Kind,
+    spec: Spec,
+    seed: int,
+    valid: float | None,
+    on_epochs: Callable[[History], None] | None,
+    name: str,
+) -> Report:
+    """Train on the songs read (a share held out), measure, and write the model directory."""
+    fraction = corpus.default_valid(read.songs) if valid is None else valid
     songs, held_out = corpus.split(read.songs, fraction)
-    trained = training.train(kind, spec, songs, request.seed, on_epochs, held_out)
+    trained = training.train(kind, spec, songs, seed, on_epochs, held_out)
     model, history = trained.model, trained.history
     evaluation = evaluate(model, songs)
     report = Report(
@@ -162,7 +172,7 @@ def _train_into(path: Path, read: Corpus, request: TrainRequest, on_epochs, name
         epochs_run=history.epochs_run,
         perfect_at=history.perfect_at,
         train_seconds=history.seconds,
-        seed=request.seed,
+        seed=seed,
         training=evaluation.overall,
         validation=evaluate(model, held_out).overall if held_out else None,
         best_epoch=history.best_epoch,
@@ -182,7 +192,7 @@ def _train_into(path: Path, read: Corpus, request: TrainRequest, on_epochs, name
         spec=spec,
         vocabulary=model.vocab.tokens,
         songs=tuple(songs),
-        seed=request.seed,
+        seed=seed,
         valid=fraction,
         held_out=tuple(report.held_out),
     )
@@ -213,28 +223,25 @@ class Compared:
 def compare(
     paths: Sequence[Path],
     settings: Mapping[str, Any],
-    seed: int = 5,
+    seed: int = training.DEFAULT_SEED,
     out: Path | None = None,
-    on_epochs: Callable | None = None,
+    on_epochs: Callable[[str], Callable[[History], None]] | None = None,
     valid: float | None = None,
 ) -> Compared:
     """Train the chapter's four models on the songs with the same settings (of their spec), as
     the chapter compares them: a model directory each, one plot of the four loss curves."""
     out = out or OUTPUTS / f"compare-{_name(paths)}"
     check_directory_target(out)
-    requests = []
-    for name in kinds.CHAPTER_KINDS:
-        kind = kinds.KINDS[name]
-        requests.append(TrainRequest(tuple(paths), kind, kind.spec.replace(**settings), seed,
-                                     valid, strict=True, out=out / name))  # fmt: skip
-    first = requests[0]
-    songs = corpus.read(paths, True, lambda song: first.kind.too_short(song, first.spec))
+    specs = [(kind, kind.spec.replace(**settings)) for kind in kinds.CHAPTER]
+    first, spec = specs[0]
+    songs = corpus.read(paths, True, lambda song: first.too_short(song, spec))
     reports = []
     with atomic_directory(out) as tmp:
-        for request in requests:
-            step = on_epochs(request.kind.name) if on_epochs else None
-            path = tmp / request.kind.name
-            reports.append(_train_into(path, songs, request, step, _name(paths)))
+        for kind, spec in specs:
+            step = on_epochs(kind.name) if on_epochs else None
+            reports.append(
+                _train_into(tmp / kind.name, songs, kind, spec, seed, valid, step, _name(paths))
+            )
         curves = {r.model: r.history for r in reports}
         title = f"the four models on {_name(paths)}"
         (tmp / "compare.png").write_bytes(plots.loss_plot(curves, title))
@@ -389,7 +396,9 @@ def compose(
         )
     if random_seed is None and not sampling.deterministic:
         random_seed = secrets.randbelow(2**31)
-    filled = generation.Header(**given).filled(training)
+    filled = generation.Header(given.get("tempo"), given.get("time"), given.get("program")).filled(
+        training
+    )
     limits = dataclasses.replace(limits, bar_beats=filled.bar_beats)
     indices = [model.vocab.index(note.token, parameter="seed") for note in seed]
     copies = CopyIndex([model.vocab.encode(song.tokens) for song in training])

@@ -32,6 +32,7 @@ from melodygen.notation import Song
 if TYPE_CHECKING:
     from melodygen.kinds.base import Kind, Model, Spec
 
+DEFAULT_SEED = 5  # initial weights and shuffling: the chapter's np.random.seed(5)
 SECONDS_PER_CALL = 0.3  # epochs per compiled call adapt so progress updates this often
 MAX_EPOCHS_PER_CALL = 500
 
@@ -76,10 +77,11 @@ def setup_tensorflow(single_thread: bool = True, cpu_devices: int = 1) -> tuple[
     return tf, keras
 
 
-def strategy_for(devices: int | None):
+def strategy_for(devices: int | None, parameter: str | None = None):
     """The tf.distribute strategy: MultiWorkerMirroredStrategy when TF_CONFIG describes a
     cluster, MirroredStrategy over ``devices`` GPUs (or logical CPUs without GPUs), and the
-    default strategy on one device. ``devices`` None: every GPU, or the CPU."""
+    default strategy on one device. ``devices`` None: every GPU, or the CPU. ``parameter``
+    names the setting that asked, for the error when there are fewer."""
     tf, _ = setup_tensorflow(single_thread=False, cpu_devices=devices or 1)
     if os.environ.get("TF_CONFIG"):
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -87,7 +89,7 @@ def strategy_for(devices: int | None):
     found = gpus or tf.config.list_logical_devices("CPU")
     wanted = devices or max(len(gpus), 1)
     if wanted > len(found):
-        raise BadInput(f"{wanted} devices asked for, {len(found)} found", parameter="devices")
+        raise BadInput(f"{wanted} devices asked for, {len(found)} found", parameter)
     if wanted == 1:
         return tf.distribute.OneDeviceStrategy(found[0].name)
     return tf.distribute.MirroredStrategy([d.name for d in found[:wanted]])

@@ -72,7 +72,7 @@ def test_help_version_and_short_help(cli):
     assert "docs/cli.md" in result.output
     assert cli("-h").output == result.output
     assert "--random-seed" in cli("train", "-h").output
-    assert "--seed " not in cli("train", "-h").output  # the old name is a hidden alias
+    assert "--seed " not in cli("train", "-h").output  # the old name, refused, is not listed
     version = cli("--version")
     assert version.exit_code == 0 and version.stdout.strip() == f"melodygen {__version__}"
 

@@ -1,7 +1,8 @@
 """The model kinds by name, and the rule that picks one when none is asked for.
 
 A kind is one module here (kinds/base.py says what it answers); adding one is that module and
-one line below. Nothing outside this package names a kind or one of its settings.
+one line below. Nothing outside this package names a kind or one of its settings: the command
+line, the store and training read them from the kinds.
 """
 
 from __future__ import annotations
@@ -11,21 +12,19 @@ from melodygen.errors import BadInput
 from melodygen.kinds import ngram, song_rnn, window
 from melodygen.kinds.base import Kind, Model, Setting, Spec
 
-__all__ = ["CHAPTER_KINDS", "DEFAULT_RULE", "KINDS", "Kind", "Model", "Setting", "Spec",
+__all__ = ["CHAPTER", "CHAPTER_KINDS", "DEFAULT_RULE", "KINDS", "Kind", "Model", "Setting", "Spec",
            "default_for", "get"]  # fmt: skip
 
+CHAPTER = (window.MLP, window.LSTM, window.STATEFUL, window.STATEFUL_FEATURES)  # `compare`'s
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
-        window.MLP,
-        window.LSTM,
-        window.STATEFUL,
-        window.STATEFUL_FEATURES,
+        *CHAPTER,
         ngram.NGRAM,
         song_rnn.SONG_RNN,
     )
 }
-CHAPTER_KINDS = ("mlp", "lstm", "stateful", "stateful-features")  # what `compare` trains
+CHAPTER_KINDS = tuple(kind.name for kind in CHAPTER)
 
 
 def get(name: str) -> Kind:

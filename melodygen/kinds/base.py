@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -63,26 +63,37 @@ class Setting:
         """SettingError unless ``value`` is one this setting can take."""
         if value is None and self.optional:
             return
-        if self.type is tuple:
-            ok = (
-                isinstance(value, tuple)
-                and len(value) == 2
-                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-                and value[0] <= value[1]
-            )
-            parts: Sequence = value if ok else ()  # type: ignore[assignment]
-        elif self.type is bool:
-            ok, parts = isinstance(value, bool), ()
-        else:
-            kinds = (int,) if self.type is int else (int, float)
-            ok = isinstance(value, kinds) and not isinstance(value, bool)
-            parts = (value,) if ok else ()
-        if ok and all(
-            (self.low is None or v >= self.low) and (self.high is None or v <= self.high)
-            for v in parts
-        ):
-            return
-        raise SettingError(self.name, f"must be {self.describe()}, not {value!r:.40}")
+        wrong = SettingError(self.name, f"must be {self.describe()}, not {value!r:.40}")
+        values = (value,)
+        if self.type is tuple:  # a range: two whole numbers, the first not above the second
+            if not (isinstance(value, tuple) and len(value) == 2):
+                raise wrong
+            values = value
+        element = bool if self.type is bool else int if self.type in (int, tuple) else (int, float)
+        for v in values:
+            if not isinstance(v, element) or (element is not bool and isinstance(v, bool)):
+                raise wrong
+            if (self.low is not None and v < self.low) or (self.high is not None and v > self.high):
+                raise wrong
+        if self.type is tuple and values[0] > values[1]:
+            raise wrong
+
+    def parse(self, value: Any) -> Any:
+        """A value as the command line gives it (a range as LOW..HIGH text, such as -5..6, or
+        0 for none) as the setting holds it; SettingError if it is not one."""
+        if self.type is not tuple or not isinstance(value, str):
+            return value
+        if value.strip() == "0":
+            return (0, 0)
+        low, sep, high = value.partition("..")
+        try:
+            if not sep or int(low) > int(high):
+                raise ValueError
+            return int(low), int(high)
+        except ValueError:
+            raise SettingError(
+                self.name, f"expected LOW..HIGH such as -5..6, not {value!r}"
+            ) from None
 
     def describe(self) -> str:
         """What values it takes, for an error message."""
@@ -106,7 +117,25 @@ def setting(
     """A field of a spec: its default, the one-line help, its range and its help panel."""
     if panel not in PANELS:
         raise ValueError(f"panel must be one of {PANELS}, not {panel!r}")
-    return dataclasses.field(default=default, metadata={"setting": (help, low, high, panel)})
+    about = {"help": help, "low": low, "high": high, "panel": panel}
+    return dataclasses.field(default=default, metadata=about)
+
+
+# Settings that mean the same in every kind trained by epochs (training.EpochLoop.fit)
+def epochs(default: int) -> Any:
+    return setting(default, "epochs at most", 1)
+
+
+def learning_rate(default: float) -> Any:
+    return setting(default, "Adam's learning rate", 0)
+
+
+def patience(default: int | None) -> Any:
+    return setting(default, "stop after N epochs without a better held-out loss; keep the best", 1)
+
+
+def min_delta(default: float) -> Any:
+    return setting(default, "a held-out loss this much lower counts as better", 0)
 
 
 def _field_type(hint: Any) -> tuple[type, bool]:
@@ -135,14 +164,16 @@ class Spec:
         hints = typing.get_type_hints(cls)
         out = []
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            help, low, high, panel = f.metadata["setting"]
             kind, optional = _field_type(hints[f.name])
-            out.append(Setting(f.name, kind, optional, f.default, help, low, high, panel))
+            out.append(Setting(f.name, kind, optional, f.default, **f.metadata))
         return tuple(out)
 
     def replace(self, **values: Any) -> Spec:
-        """The spec with some settings changed; BadInput naming the setting if a value is out
-        of its range."""
+        """The spec with some settings changed; BadInput naming the setting if it has no such
+        setting or a value is out of its range."""
+        names = {s.name for s in self.settings()}
+        for name in values.keys() - names:
+            raise BadInput(f"is not a setting of this kind ({', '.join(sorted(names))})", name)
         try:
             return dataclasses.replace(self, **values)  # type: ignore[type-var]
         except SettingError as e:
@@ -154,11 +185,9 @@ class Spec:
             for s in self.settings()
         }
 
-    def from_json(self, data: object) -> Spec:
+    def from_json(self, data: dict[str, Any]) -> Spec:
         """The spec saved as ``data`` (to_json's), settings it lacks taken from this one (a
         model saved before a setting existed); ValueError naming what does not fit."""
-        if not isinstance(data, Mapping):
-            raise ValueError("'spec' must be a JSON object")
         names = {s.name: s for s in self.settings()}
         unknown = set(data) - set(names)
         if unknown:
@@ -202,6 +231,10 @@ class Kind:
         untrusted input)."""
         raise NotImplementedError
 
+    def vocabulary(self, songs: Sequence[Song]) -> Vocabulary:
+        """The training songs' tokens, then the specials the kind predicts."""
+        return Vocabulary.from_songs((s.tokens for s in songs), self.specials)
+
     def fit(self, songs: Sequence[Song], spec: Spec, run: Run) -> Trained:
         """Train (or count) a model of the songs; ``run`` says how to report and measure."""
         raise NotImplementedError
@@ -223,6 +256,11 @@ class Model:
     vocab: Vocabulary
     weights: tuple[np.ndarray, ...]
 
+    @classmethod
+    def of(cls, kind: Kind, spec: Spec, vocab: Vocabulary, weights: Sequence) -> Model:
+        """From weights as Keras gives them (a kind's fit, each epoch's validation)."""
+        return cls(kind, spec, vocab, tuple(np.asarray(w) for w in weights))
+
     def predictor(self) -> Predictor:
         return self.kind.predictor(self.spec, self.weights, self.vocab)
 
@@ -241,16 +279,3 @@ def check_shapes(kind: Kind, weights: Sequence[np.ndarray], shapes: list[tuple[i
         )
     if not all(a.dtype.kind == "f" and np.isfinite(a).all() for a in weights):
         raise ValueError("weights must be finite floating-point numbers")
-
-
-def parse_range(text: str) -> tuple[int, int]:
-    """LOW..HIGH as the command line writes a range of whole numbers (-5..6); 0 for none."""
-    if text.strip() == "0":
-        return (0, 0)
-    low, sep, high = text.partition("..")
-    try:
-        if not sep or int(low) > int(high):
-            raise ValueError
-        return int(low), int(high)
-    except ValueError:
-        raise ValueError(f"expected LOW..HIGH such as -5..6, not {text!r}") from None

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from melodygen.encoding import END, UNKNOWN, Vocabulary
+from melodygen.encoding import END, UNKNOWN
 from melodygen.kinds.base import Kind, Model, Spec, setting
 from melodygen.training import History, Trained
 
@@ -292,7 +292,7 @@ class NGram(Kind):
             raise ValueError(f"the tables do not hold an order-{spec.order} model")
 
     def fit(self, songs, spec, run):
-        vocab = Vocabulary.from_songs((s.tokens for s in songs), self.specials)
+        vocab = self.vocabulary(songs)
         indices = [vocab.encode(s.tokens) for s in songs]
         start = time.perf_counter()
         weights = tuple(count(indices, len(vocab), vocab.end, spec.order))

@@ -19,6 +19,7 @@ import numpy as np
 
 from melodygen.encoding import END, UNKNOWN, Vocabulary
 from melodygen.encoding import transpose as transpose_notes
+from melodygen.kinds import base
 from melodygen.kinds.base import Kind, Model, Spec, check_shapes, setting
 from melodygen.kinds.layers import log_softmax, lstm_steps
 from melodygen.notation import LENGTH_CLASSES, Song
@@ -38,19 +39,17 @@ class SongSpec(Spec):
     layers: int = setting(2, "stacked LSTM layers", 1, 8, panel="model")
     embedding: int = setting(64, "input width: 3/4 for the pitch, 1/4 for the length", 2, 1024,
                              panel="model")  # fmt: skip
-    epochs: int = setting(100, "epochs at most", 1)
+    epochs: int = base.epochs(100)
     batch: int = setting(64, "songs per batch", 1, 4096)
-    learning_rate: float = setting(0.01, "Adam's learning rate", 0)
+    learning_rate: float = base.learning_rate(0.01)
     decay: float = setting(0.75, "the learning rate's factor after each epoch", 0, 1)
     dropout: float = setting(0.3, "dropout on the inputs and on each LSTM's output", 0, 0.9)
     transpose: tuple[int, int] = setting(
         (-5, 6), "each epoch, move each song by LOW..HIGH semitones (0: none)", -127, 127
     )
     chunk: int = setting(64, "steps per truncated back-propagation", 1, 4096)
-    patience: int | None = setting(
-        3, "stop after N epochs without a better held-out loss; keep the best", 1
-    )
-    min_delta: float = setting(0.002, "a held-out loss this much lower counts as better", 0)
+    patience: int | None = base.patience(3)
+    min_delta: float = base.min_delta(0.002)
     devices: int | None = setting(
         None, "replicas: GPUs, else CPU parts (none: every GPU, or the CPU)", 1
     )
@@ -150,6 +149,7 @@ class LSTMCell:
 
     name = "lstm"
     states = ("h", "c")  # the state each layer carries, in Keras's order
+    arrays = 3  # weight arrays per layer: kernel, recurrent kernel, bias
 
     def shapes(self, width: int, units: int) -> list[tuple[int, ...]]:
         """One layer's weights, reading ``width`` inputs: gates i, f, c, o."""
@@ -172,7 +172,7 @@ class SongPredictor:
         self.cell = kind.cell
         w = [np.asarray(a, np.float32) for a in weights]
         self.pitch_embedding, self.length_embedding, self.repeat_embedding = w[:3]
-        n = len(self.cell.shapes(1, 1))  # weights per layer
+        n = self.cell.arrays
         self.layers = [w[3 + n * i : 3 + n * (i + 1)] for i in range(spec.layers)]
         self.dense, self.dense_bias = w[-2], w[-1]
 
@@ -276,15 +276,13 @@ class SongRNN(Kind):
 
     def fit(self, songs: Sequence[Song], spec: SongSpec, run: Run) -> Trained:
         vocab, variants = song_vocabulary(songs, self.specials, spec.transpose)
-        strategy = strategy_for(spec.devices)
+        strategy = strategy_for(spec.devices, "devices")
         _, keras = setup_tensorflow(single_thread=False)
         keras.utils.set_random_seed(run.seed)
         trainer = SongTrainer(self, spec, run.seed, song_data(variants, vocab), len(vocab),
                               strategy)  # fmt: skip
 
-        def model_of(weights) -> Model:
-            return Model(self, spec, vocab, tuple(np.asarray(w) for w in weights))
-
+        model_of = functools.partial(Model.of, self, spec, vocab)
         history = trainer.fit(spec.epochs, False, run.on_epochs, run.validator(model_of),
                               spec.patience, spec.min_delta)  # fmt: skip
         return Trained(model_of(trainer.model.get_weights()), history, trainer.model)

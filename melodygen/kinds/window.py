@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from melodygen.encoding import Vocabulary
+from melodygen.kinds import base
 from melodygen.kinds.base import Kind, Model, Spec, check_shapes, setting
 from melodygen.kinds.layers import log_softmax, lstm_steps
 from melodygen.notation import MIDDLE_C_OCTAVE, Note, Song
@@ -51,13 +52,11 @@ class WindowSpec(Spec):
 
     units: int = setting(128, "Dense or LSTM width", 1, 4096, panel="model")
     window: int = setting(4, "notes in, the next one out", 1, 256, panel="model")
-    epochs: int = setting(2000, "epochs at most", 1)
+    epochs: int = base.epochs(2000)
     batch: int = setting(1, "windows per step, or songs side by side for a stateful kind", 1, 4096)
-    learning_rate: float = setting(0.001, "Adam's learning rate", 0)
-    patience: int | None = setting(
-        None, "stop after N epochs without a better held-out loss; keep the best", 1
-    )
-    min_delta: float = setting(0.0, "a held-out loss this much lower counts as better", 0)
+    learning_rate: float = base.learning_rate(0.001)  # Keras's default: the chapter's "adam"
+    patience: int | None = base.patience(None)
+    min_delta: float = base.min_delta(0.0)
     until_perfect: bool = setting(False, "stop once every window and the full song are right")
 
 
@@ -71,7 +70,8 @@ def note_to_features(note: Note) -> tuple[float, float]:
 
 
 def input_table(vocab: Vocabulary, inputs: str) -> np.ndarray:
-    """Model input for each vocabulary index: (vocabulary size, features) float32."""
+    """Model input for each vocabulary index: (vocabulary size, features) float32, ``inputs``
+    "index" or "features". <end> is never an input; its row is zeros."""
     n = vocab.song_tokens
     if inputs == "index":
         scale = max(n - 1, 1)  # the chapter's max_idx_value = 13
@@ -174,9 +174,9 @@ class WindowKind(Kind):
     def check_weights(self, weights, spec, vocab_size):
         check_shapes(self, weights, self.weight_shapes(spec, vocab_size))
 
-    def build(self, spec: WindowSpec, vocab_size: int, batch: int | None = None):
-        """The Keras model, uncompiled; initial weights follow Keras's random seed. ``batch``
-        fixes a stateful model's batch size (default: the spec's)."""
+    def build(self, spec: WindowSpec, vocab_size: int):
+        """The Keras model, uncompiled; initial weights follow Keras's random seed (a stateful
+        model's batch size is the spec's)."""
         raise NotImplementedError
 
     def window_logits(
@@ -199,17 +199,14 @@ class WindowKind(Kind):
         )
 
     def fit(self, songs: Sequence[Song], spec: WindowSpec, run: Run) -> Trained:
-        vocab = Vocabulary.from_songs((s.tokens for s in songs), self.specials)
+        vocab = self.vocabulary(songs)
         indices = [vocab.encode(s.tokens) for s in songs]
         _, keras = setup_tensorflow()
         data = make_dataset(indices, input_table(vocab, self.inputs), spec.window)
         keras.utils.set_random_seed(run.seed)
         model = self.build(spec, len(vocab))
         trainer = Trainer(model, self, data, spec, run.seed)
-
-        def model_of(weights) -> Model:
-            return Model(self, spec, vocab, tuple(np.asarray(w) for w in weights))
-
+        model_of = functools.partial(Model.of, self, spec, vocab)
         history = trainer.fit(spec.epochs, spec.until_perfect, run.on_epochs,
                               run.validator(model_of), spec.patience, spec.min_delta)  # fmt: skip
         return Trained(model_of(model.get_weights()), history, model)
@@ -224,7 +221,7 @@ class Perceptron(WindowKind):
         u, w = spec.units, spec.window * self.features
         return [(w, u), (u,), (u, u), (u,), (u, vocab_size), (vocab_size,)]
 
-    def build(self, spec, vocab_size, batch=None):
+    def build(self, spec, vocab_size):
         import keras
 
         # Fixed layer names: Keras's automatic ones count models built earlier in the process.
@@ -258,10 +255,10 @@ class WindowLSTM(WindowKind):
         u, f = spec.units, self.features
         return [(f, 4 * u), (u, 4 * u), (4 * u,), (u, vocab_size), (vocab_size,)]
 
-    def build(self, spec, vocab_size, batch=None):
+    def build(self, spec, vocab_size):
         import keras
 
-        shape = dict(batch_shape=(batch or spec.batch, spec.window, self.features))
+        shape = dict(batch_shape=(spec.batch, spec.window, self.features))
         if not self.stateful:
             shape = dict(shape=(spec.window, self.features))
         return keras.Sequential(
