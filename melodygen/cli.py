@@ -34,6 +34,7 @@ from melodygen.evaluation import Measures
 from melodygen.generation import CHAPTER_LENGTH, LONGEST, Limits, Sampling
 from melodygen.kinds import KINDS, Kind, Setting, Spec
 from melodygen.kinds.base import SettingError
+from melodygen.notation import format_body
 from melodygen.store import Report
 from melodygen.training import DEFAULT_SEED
 
@@ -416,14 +417,16 @@ def _setting_options(among: Iterable[Kind], everywhere: bool = False) -> list[in
         if everywhere and len(pairs) < len(among):
             continue
         first = pairs[0][1]
-        shape = (first.type, first.optional, first.low, first.high, first.panel)
-        if any((s.type, s.optional, s.low, s.high, s.panel) != shape for _, s in pairs):
+        shape = (first.type, first.optional, first.low, first.high, first.panel, first.choices)
+        if any((s.type, s.optional, s.low, s.high, s.panel, s.choices) != shape for _, s in pairs):
             raise TypeError(f"the kinds' {name!r} settings differ in type, range or panel")
         extra: dict[str, Any] = {"rich_help_panel": PANELS[first.panel]}
         if first.type is bool:
             kind: Any = bool
         elif first.type is tuple:
             kind, extra["metavar"] = str, "LOW..HIGH"
+        elif first.type is str:
+            kind, extra["metavar"] = str, name.upper()  # the help names the choices
         else:
             kind = first.type
             extra.update(metavar="N" if kind is int else "X", min=first.low, max=first.high)
@@ -735,10 +738,18 @@ def compose(
     tempo: Tempo = None,
     program: Program = None,
     time: Annotated[
-        str | None, typer.Option(help="Time signature, e.g. 3/4 (default: the training songs').")
+        str | None,
+        typer.Option(
+            help="Time signature, e.g. 3/4: a model told the meter composes in it (one it has "
+            "seen); default: drawn from the training songs' meters for such a model, else "
+            "their most common."
+        ),
     ] = None,
     wav: Annotated[bool, typer.Option(help="Also write audio (.wav) through FluidSynth.")] = False,
     png: Annotated[bool, typer.Option(help="Also write a piano roll (.png).")] = False,
+    txt: Annotated[
+        bool, typer.Option("--txt", help="Also write the song file (.txt), with bar lines.")
+    ] = False,
     soundfont: Annotated[
         Path | None, typer.Option(help="A SoundFont for --wav (default: $MELODYGEN_SOUNDFONT).")
     ] = None,
@@ -753,7 +764,7 @@ def compose(
         Sampling(temperature, top_k, top_p, beam),
         random_seed,
         limits,
-        tasks.Outputs(out, wav, png, soundfont),
+        tasks.Outputs(out, wav, png, soundfont, txt),
         {"tempo": tempo, "program": program, "time": time},
         max_copy,
     )
@@ -763,7 +774,7 @@ def compose(
         drawn = composition.random_seed
         console.print(f"random seed {drawn} (pass --random-seed {drawn} to repeat)")
     for tune in composition.tunes:
-        print(" ".join(tune.song.tokens))
+        print(" ".join(format_body(tune.song, bars_per_line=None)))
         console.print(escape(_tune_line(tune, count, max_copy)))
     if composition.audio:
         raise AudioUnavailable(composition.audio)
@@ -779,12 +790,16 @@ def _tune_line(tune: tasks.Tune, count: int, max_copy: int | None) -> str:
         copied += f", over --max-copy {max_copy} after {tune.tries} samplings"
     elif tune.tries > 1:
         copied += f", after {tune.tries} samplings"
-    s = tune.style
+    s, r = tune.style, tune.rhythm
     figures = (f"range {s.range}, {s.in_scale:.0%} in {s.scale}, distance from the training "
                f"songs: pitch classes {s.pitch_class_distance:.2f}, intervals "
-               f"{s.interval_distance:.2f}")  # fmt: skip
+               f"{s.interval_distance:.2f}, onsets in the bar "
+               f"{tune.onset_distance:.2f}")  # fmt: skip
+    meter = f"{tune.song.time[0]}/{tune.song.time[1]}" if tune.song.time else "4/4"
+    bars = "whole bars" if r.whole else "ends inside a bar"
+    timing = f"{meter}, {bars}, {r.crossing} of {r.notes} notes across a bar line"
     also = f"; wrote {', '.join(p.name for p in tune.files[1:])}" if tune.files[1:] else ""
-    return f"{name}: {added} notes added; {copied}; {figures}{also}"
+    return f"{name}: {added} notes added; {copied}; {timing}; {figures}{also}"
 
 
 corpus_app = typer.Typer(help="Write a corpus of songs to learn a style from.")

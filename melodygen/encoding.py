@@ -1,4 +1,5 @@
-"""Tokens as every model kind counts them: the vocabulary, and moving a song to another key.
+"""Tokens as every model kind counts them: the vocabulary, moving a song to another key, and
+where in its bar each token starts.
 
 - Vocabulary: the chapter's fourteen ``code2idx`` tokens first, in the chapter's order, then every
   other token the training songs use, longest first, then from low to high pitch, rests after
@@ -20,9 +21,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+
 from melodygen.errors import BadInput
-from melodygen.notation import LENGTH_CLASSES, Note, parse_token
-from melodygen.theory import LETTERS, fifths_of, octave_of, spelled
+from melodygen.notation import LENGTH_CLASSES, Note, Song, parse_token
+from melodygen.theory import (
+    DEFAULT_METER,
+    LETTERS,
+    bar_length,
+    bar_phase,
+    fifths_of,
+    octave_of,
+    spelled,
+)
 
 CHAPTER_TOKENS = tuple(f"{letter}{d}" for d in (4, 8) for letter in LETTERS)  # code2idx order
 END = "<end>"  # after a song's last token
@@ -30,6 +41,7 @@ UNKNOWN = "<unk>"  # any token the training songs do not use
 SPECIALS = (END, UNKNOWN)  # in this order, after the tokens
 PITCH_CLASSES = 129  # MIDI pitches 0-127 and the rest
 SOUNDS = PITCH_CLASSES * len(LENGTH_CLASSES)  # what <unk> stands for: every pitch-or-rest x length
+POSITIONS = 48  # a token's place in its bar is told in 48ths of the bar
 
 
 def _order(token: str) -> tuple:
@@ -175,3 +187,36 @@ def transpose(notes: Sequence[Note], semitones: int) -> tuple[Note, ...] | None:
         octave = octave_of(note.midi_pitch + semitones, letter, alter)  # type: ignore[operator]
         out.append(dataclasses.replace(note, letter=letter, octave=octave, alter=alter))
     return tuple(out)
+
+
+def meter_of(song: Song) -> tuple[int, int]:
+    """The song's time signature; 4/4 for a song without one."""
+    return song.time or DEFAULT_METER
+
+
+def times(notes: Sequence[Note]) -> tuple[np.ndarray, np.ndarray]:
+    """When each note or rest starts and ends, in quarter notes from the song's start."""
+    ends = np.cumsum([n.beats for n in notes], dtype=np.float64)
+    return ends - [n.beats for n in notes], ends
+
+
+@dataclass(frozen=True)
+class Start:
+    """How a song starts, as a predictor is told before its first token: its meter, and where
+    its bar lines fall (theory.bar_phase: quarter notes after its start; 0: it starts on one)."""
+
+    meter: tuple[int, int] = DEFAULT_METER
+    phase: float = 0.0
+
+    @property
+    def bar(self) -> float:
+        return bar_length(self.meter)
+
+    @classmethod
+    def of(cls, song: Song) -> Start:
+        """A song's meter, and the bar lines its notes fit best (the notation writes no
+        pickup)."""
+        meter = meter_of(song)
+        starts, ends = times(song.notes)
+        sounding = np.array([not n.is_rest for n in song.notes], bool)
+        return cls(meter, bar_phase(starts[sounding], ends[sounding], bar_length(meter)))

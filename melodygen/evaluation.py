@@ -22,20 +22,32 @@ P(<unk>) / 129 to every pitch (and to the rest) and P(<unk>) / 72 to every writt
 never counted as predicted right.
 
 The same functions serve ``train`` (report.json), ``evaluate``, ``compare`` and the benchmarks.
+
+Rhythm, of any set of songs (``rhythm``), so that composed tunes and corpus tunes compare:
+
+- ``crossing_share``: the share of notes (rests are not counted) that sound past the end of
+  the bar they start in. A song's bar lines fall where its notes fit them best
+  (encoding.Start.of): the notation writes no pickup, so a tune that starts with one has its
+  bar lines where a musician hears them, not at its first note.
+- ``whole_share``: the share of tunes whose length is a whole number of bars; a pickup and a
+  last bar that complete each other count as whole, as folk tunes are written.
+- ``onset_distance``: the total variation distance (0 the same, 1 nothing in common) between
+  where the notes of some songs start in their bars (in encoding.POSITIONS places) and where a
+  reference's notes do, meter by meter, weighted by the songs' notes in each meter.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from melodygen.encoding import PITCH_CLASSES, SOUNDS, Vocabulary
+from melodygen.encoding import PITCH_CLASSES, POSITIONS, SOUNDS, Start, Vocabulary, times
 from melodygen.notation import LENGTH_CLASSES, Note, Song
-from melodygen.theory import key_for_people, key_on, pitch_name
+from melodygen.theory import bar_positions, crossing, key_for_people, key_on, pitch_name
 
 if TYPE_CHECKING:
     from melodygen.kinds.base import Model
@@ -205,7 +217,8 @@ def _batch(model: Model, songs: Sequence[Song], full_song: bool) -> list[SongEva
     nats, pitch_bits, duration_bits = (np.zeros(shape) for _ in range(3))
     best = np.zeros(shape, np.int64)
     predictor = model.predictor()
-    log_probs = predictor.reset(len(songs))
+    starts = [Start.of(song) for song in songs]
+    log_probs = predictor.reset(len(songs), starts)
     for t in range(shape[1]):
         p = np.exp(log_probs)
         unknown = p[:, vocab.unknown] if vocab.unknown is not None else np.zeros(len(p))
@@ -222,7 +235,7 @@ def _batch(model: Model, songs: Sequence[Song], full_song: bool) -> list[SongEva
 
     full = target.copy()
     if full_song:
-        log_probs = predictor.reset(len(songs))
+        log_probs = predictor.reset(len(songs), starts)
         for t in range(shape[1]):
             if t >= given:
                 full[:, t] = log_probs[:, :tokens].argmax(1)
@@ -350,3 +363,65 @@ def style(notes: Sequence[Note], training: Histograms) -> Style:
         _total_variation(classes, training.pitch_classes),
         _total_variation(interval_histogram([notes]), training.intervals),
     )
+
+
+@dataclass(frozen=True)
+class Rhythm:
+    """How some songs keep time (the module docstring defines the measures): counts, so that
+    they add up; the shares are properties."""
+
+    tunes: int = 0
+    whole: int = 0  # tunes lasting a whole number of bars
+    notes: int = 0
+    crossing: int = 0  # notes sounding past the end of the bar they start in
+    # meter -> how many notes start at each of the POSITIONS places of its bar
+    onsets: Mapping[tuple[int, int], np.ndarray] = field(default_factory=dict)
+
+    def __add__(self, other: Rhythm) -> Rhythm:
+        onsets = dict(self.onsets)
+        for meter, counts in other.onsets.items():
+            onsets[meter] = onsets.get(meter, 0) + counts
+        return Rhythm(self.tunes + other.tunes, self.whole + other.whole,
+                      self.notes + other.notes, self.crossing + other.crossing, onsets)  # fmt: skip
+
+    @property
+    def whole_share(self) -> float:
+        return self.whole / self.tunes if self.tunes else math.nan
+
+    @property
+    def crossing_share(self) -> float:
+        return self.crossing / self.notes if self.notes else math.nan
+
+    def onset_distance(self, reference: Rhythm) -> float:
+        """From the reference's onsets, meter by meter (1 for a meter it lacks), weighted by
+        these songs' notes in each meter."""
+        total, weights = 0.0, 0
+        for meter, counts in self.onsets.items():
+            theirs = reference.onsets.get(meter)
+            n = int(counts.sum())
+            if not n:
+                continue
+            distance = (
+                1.0
+                if theirs is None or not theirs.sum()
+                else _total_variation(counts / n, theirs / theirs.sum())
+            )
+            total, weights = total + n * distance, weights + n
+        return total / weights if weights else math.nan
+
+
+def song_rhythm(song: Song) -> Rhythm:
+    start = Start.of(song)
+    starts, ends = times(song.notes)
+    bars = float(ends[-1]) / start.bar if len(ends) else 0.0  # the song's length, rests too
+    sounding = np.array([not n.is_rest for n in song.notes], bool)
+    starts, ends = starts[sounding], ends[sounding]
+    places = bar_positions(starts, start.bar, start.phase, POSITIONS)
+    crossings = int(crossing(starts, ends, start.bar, start.phase).sum())
+    onsets = {start.meter: np.bincount(places, minlength=POSITIONS)}
+    return Rhythm(1, int(abs(bars - round(bars)) < 1e-9), len(starts), crossings, onsets)
+
+
+def rhythm(songs: Sequence[Song]) -> Rhythm:
+    """The rhythm measures of some songs (the module docstring)."""
+    return sum((song_rhythm(s) for s in songs), Rhythm())

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from melodygen import theory
-from melodygen.encoding import Vocabulary
+from melodygen.encoding import Start, Vocabulary, meter_of
 from melodygen.errors import BadInput
-from melodygen.midi import DEFAULT_TIME
 from melodygen.notation import Note, Song
 
 if TYPE_CHECKING:
@@ -96,7 +95,6 @@ class Limits:
 
     length: int | None = None
     bars: int = 0
-    bar_beats: float = 4.0
     stop_at_end: bool = True
 
     def for_model(self, model: Model) -> Limits:
@@ -106,28 +104,31 @@ class Limits:
         length = sys.maxsize if self.bars else LONGEST if ends else CHAPTER_LENGTH
         return dataclasses.replace(self, length=length)
 
-    def beats_left(self, seed_beats: float) -> float:
+    def beats_left(self, seed_beats: float, bar: float) -> float:
+        """Beats from the seed's end to the ``bars``-th bar line after it."""
         if not self.bars:
             return math.inf
-        return (math.floor(seed_beats / self.bar_beats + 1e-9) + self.bars) * self.bar_beats - (
-            seed_beats
-        )
+        return (math.floor(seed_beats / bar + 1e-9) + self.bars) * bar - seed_beats
 
 
 class _Rows:
-    """A block of tunes continuing the same seed, read in step by one predictor."""
+    """A block of tunes continuing the same seed, read in step by one predictor, each tune in
+    its own meter (``starts``: the seed starts on a bar line)."""
 
-    def __init__(self, model: Model, seed: Sequence[int], limits: Limits, rows: int) -> None:
+    def __init__(
+        self, model: Model, seed: Sequence[int], limits: Limits, starts: Sequence[Start]
+    ) -> None:
         vocab = model.vocab
         self.model, self.limits = model, limits
         self.beats = np.array([n.beats for n in vocab.notes] + [0.0] * len(vocab.specials))
         self.never = [i for i in (vocab.unknown, None if limits.stop_at_end else vocab.end)
                       if i is not None]  # fmt: skip
         self.predictor = model.predictor()
-        self.log_probs = self.predictor.reset(rows)
+        self.log_probs = self.predictor.reset(len(starts), starts)
         for index in seed:
-            self.log_probs = self.predictor.feed(np.full(rows, index))
-        self.left = np.full(rows, limits.beats_left(float(self.beats[list(seed)].sum())))
+            self.log_probs = self.predictor.feed(np.full(len(starts), index))
+        seed_beats = float(self.beats[list(seed)].sum())
+        self.left = np.array([limits.beats_left(seed_beats, s.bar) for s in starts])
 
     def allowed(self) -> np.ndarray:
         """Next-token log-probabilities with what may not come next at -inf."""
@@ -163,20 +164,25 @@ def sample(
     streams: Sequence[np.random.Generator | None],
     sampling: Sampling = Sampling(),
     limits: Limits = Limits(),
+    starts: Sequence[Start] | None = None,
 ) -> list[list[int]]:
-    """One tune per random stream (None: greedy), each the tokens added after the seed."""
+    """One tune per random stream (None: greedy), each the tokens added after the seed, in its
+    meter (``starts``, one per stream; None: 4/4)."""
     check_seed(model, seed)
     limits = limits.for_model(model)
+    starts = list(starts or [Start()] * len(streams))
     tunes: list[list[int]] = []
     for first in range(0, len(streams), BLOCK):
         block = list(streams[first : first + BLOCK])
-        tunes += _sample_block(model, seed, block + [None] * (BLOCK - len(block)), sampling,
-                               limits)[: len(block)]  # fmt: skip
+        padding = BLOCK - len(block)
+        rows = starts[first : first + BLOCK] + [Start()] * padding
+        tunes += _sample_block(model, seed, block + [None] * padding, sampling, limits,
+                               rows)[: len(block)]  # fmt: skip
     return tunes
 
 
-def _sample_block(model, seed, streams, sampling, limits) -> list[list[int]]:
-    rows = _Rows(model, seed, limits, len(streams))
+def _sample_block(model, seed, streams, sampling, limits, starts) -> list[list[int]]:
+    rows = _Rows(model, seed, limits, starts)
     tunes: list[list[int]] = [[] for _ in streams]
     done = np.zeros(len(streams), bool)
     for _ in range(limits.length):
@@ -199,12 +205,14 @@ def _sample_block(model, seed, streams, sampling, limits) -> list[list[int]]:
     return tunes
 
 
-def beam_search(model: Model, seed: Sequence[int], width: int, limits: Limits) -> list[int]:
+def beam_search(
+    model: Model, seed: Sequence[int], width: int, limits: Limits, start: Start = Start()
+) -> list[int]:
     """The likeliest continuation found keeping the ``width`` likeliest partial tunes at each
     step: a tune ends at <end>, at the bar limit, or at the length limit."""
     check_seed(model, seed)
     limits = limits.for_model(model)
-    rows = _Rows(model, seed, limits, 1)
+    rows = _Rows(model, seed, limits, [start])
     alive: list[list[int]] = [[]]
     scores = np.zeros(1)
     finished: list[tuple[float, list[int]]] = []
@@ -256,19 +264,22 @@ def draw(
     copies: CopyIndex,
     max_copy: int | None = None,
     tries: int = MAX_COPY_TRIES,
+    starts: Sequence[Start] | None = None,
 ) -> list[Drawn]:
     """``count`` tunes, tune k (from 1) from its own random stream (random_seed, k), so it is the
-    same whatever the count; one whose longest copied run exceeds ``max_copy`` is drawn again
-    from its stream, up to ``tries`` times."""
+    same whatever the count, in its own meter (``starts``; None: 4/4); one whose longest copied
+    run exceeds ``max_copy`` is drawn again from its stream, up to ``tries`` times."""
+    starts = list(starts or [Start()] * count)
     streams = [None if sampling.deterministic else np.random.default_rng([random_seed, k])
                for k in range(1, count + 1)]  # fmt: skip
     drawn: dict[int, Drawn] = {}
     pending = list(range(count))
     for attempt in range(1, tries + 1):
         if sampling.beam:
-            tunes = [beam_search(model, seed, sampling.beam, limits) for _ in pending]
+            tunes = [beam_search(model, seed, sampling.beam, limits, starts[k]) for k in pending]
         else:
-            tunes = sample(model, seed, [streams[k] for k in pending], sampling, limits)
+            tunes = sample(model, seed, [streams[k] for k in pending], sampling, limits,
+                           [starts[k] for k in pending])  # fmt: skip
         for k, tokens in zip(pending, tunes, strict=True):
             drawn[k] = Drawn(tokens, copies.longest(tokens), attempt)
         if max_copy is None or sampling.deterministic:
@@ -360,6 +371,38 @@ def _window_hashes(prefix: tuple[np.ndarray, np.ndarray], starts: np.ndarray, le
         return (sums[starts + length] - sums[starts]) * inverses[starts]
 
 
+METER_STREAM = 1  # tune k's meter comes from the random stream (random_seed, k, METER_STREAM)
+
+
+def tune_meters(
+    songs: Sequence[Song],
+    count: int,
+    random_seed: int | None,
+    asked: tuple[int, int] | None = None,
+    told: bool = False,
+) -> list[tuple[int, int] | None]:
+    """Each tune's meter: the one asked for, which a model ``told`` the meter must have seen in
+    its training ``songs`` (a song without a meter is in 4/4); else, for such a model, one drawn
+    from the songs' meters as often as they have them, from tune k's own stream (the most common
+    without a random seed); else, for a model not told the meter, which composes the same tune
+    in any, the most common meter the songs give (None if none gives one)."""
+    if not told:
+        given = collections.Counter(s.time for s in songs if s.time)
+        return [asked or (given.most_common(1)[0][0] if given else None)] * count
+    meters = collections.Counter(meter_of(s) for s in songs)
+    if asked is not None:
+        if asked not in meters:
+            known = ", ".join(f"{a}/{b}" for a, b in sorted(meters))
+            raise BadInput(f"the model never saw {asked[0]}/{asked[1]}: it knows {known}", "time")
+        return [asked] * count
+    if random_seed is None:
+        return [meters.most_common(1)[0][0]] * count
+    known = sorted(meters)
+    weights = np.array([meters[m] for m in known], np.float64)
+    draws = [np.random.default_rng([random_seed, k, METER_STREAM]) for k in range(1, count + 1)]
+    return [known[rng.choice(len(known), p=weights / weights.sum())] for rng in draws]
+
+
 @dataclass(frozen=True)
 class Header:
     """A composed tune's tempo (quarter notes per minute), meter and General MIDI program."""
@@ -372,11 +415,6 @@ class Header:
         """Each value not given taken from the songs (the training songs): their most common."""
         return Header(*(_most_common(songs, f.name) if getattr(self, f.name) is None
                         else getattr(self, f.name) for f in dataclasses.fields(self)))  # fmt: skip
-
-    @property
-    def bar_beats(self) -> float:
-        numerator, denominator = self.time or DEFAULT_TIME
-        return numerator * 4 / denominator
 
 
 def _most_common(songs: Sequence[Song], key: str):

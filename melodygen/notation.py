@@ -494,9 +494,15 @@ def format_song(song: Song, bars_per_line: int = 4) -> str:
         lines.append(f"key: {song.key}")
     if song.program is not None:
         lines.append(f"program: {song.program}")
+    return "\n".join(lines + format_body(song, bars_per_line)) + "\n"
+
+
+def format_body(song: Song, bars_per_line: int | None = 4) -> list[str]:
+    """The song's tokens as lines of ``bars_per_line`` bars (None: one line), a ``|`` at each
+    bar line of its meter (bars counted from its first note) that falls between notes."""
     numerator, denominator = song.time or (4, 4)
     bar = Fraction(4 * numerator, denominator)
-    line: list[str] = []
+    lines, line = [], []
     beats = Fraction(0)
     for i, note in enumerate(song.notes):
         text = note.token
@@ -510,14 +516,14 @@ def format_song(song: Song, bars_per_line: int = 4) -> str:
         if note.triplet and (last or not song.notes[i + 1].triplet or within == 0):
             text += TRIPLET_CLOSE
         line.append(text)
-        if within == 0 and bars % bars_per_line == 0:
+        if within == 0 and bars_per_line and bars % bars_per_line == 0:
             lines.append(" ".join(line))
             line = []
         elif within == 0:
             line.append("|")
     if line:
         lines.append(" ".join(line).removesuffix(" |"))
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def parse_tokens(text: str, source: str = "<tokens>") -> list[Note]:

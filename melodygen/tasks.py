@@ -29,8 +29,18 @@ from melodygen import (
     transcribe,
 )
 from melodygen.corpus import Corpus
+from melodygen.encoding import Start
 from melodygen.errors import BadInput
-from melodygen.evaluation import Evaluation, Histograms, Style, evaluate, style
+from melodygen.evaluation import (
+    Evaluation,
+    Histograms,
+    Rhythm,
+    Style,
+    evaluate,
+    rhythm,
+    song_rhythm,
+    style,
+)
 from melodygen.files import (
     atomic_directory,
     check_directory_target,
@@ -41,6 +51,7 @@ from melodygen.generation import Copied, CopyIndex, Limits, Sampling, draw
 from melodygen.kinds import Kind, Model, Spec
 from melodygen.notation import Note, Song, format_song
 from melodygen.store import Report
+from melodygen.theory import DEFAULT_METER
 from melodygen.training import History
 
 OUTPUTS = Path("outputs")  # where models go by default, under the working directory
@@ -312,6 +323,8 @@ class Tune:
     copied: Copied  # the longest run of added tokens a training song also has
     copied_from: str | None  # that song's name
     style: Style
+    rhythm: Rhythm  # how it keeps time (evaluation.rhythm)
+    onset_distance: float  # of where its notes start in the bar from the training songs'
     tries: int  # samplings it took to stay within --max-copy
     files: tuple[Path, ...]
 
@@ -326,23 +339,25 @@ class Composition:
 
 @dataclass(frozen=True)
 class Outputs:
-    """Where a composition goes: ``out`` names the MIDI file (a .wav name: MIDI and WAV), with
-    -1, -2, ... before the suffix when several tunes are asked for."""
+    """Where a composition goes: ``out`` names the MIDI file (a .wav or .txt name: MIDI and
+    that), with -1, -2, ... before the suffix when several tunes are asked for."""
 
     out: Path | None = None
     wav: bool = False
     png: bool = False
     soundfont: Path | None = None
+    txt: bool = False  # the song file: header and tokens, bar lines where the meter puts them
 
     def paths(self, number: int, count: int) -> list[Path]:
         """Tune ``number``'s files, the MIDI first."""
         if self.out is None:
             return []
-        as_wav = self.out.suffix.lower() == ".wav"
-        midi_path = self.out.with_suffix(".mid") if as_wav else self.out
+        named = self.out.suffix.lower()
+        midi_path = self.out.with_suffix(".mid") if named in (".wav", ".txt") else self.out
         if count > 1:
             midi_path = midi_path.with_stem(f"{midi_path.stem}-{number:0{len(str(count))}d}")
-        extra = [s for s, on in ((".wav", self.wav or as_wav), (".png", self.png)) if on]
+        asked = ((".wav", self.wav), (".png", self.png), (".txt", self.txt))
+        extra = [s for s, on in asked if on or named == s]
         return [midi_path] + [midi_path.with_suffix(s) for s in extra]
 
 
@@ -376,7 +391,7 @@ def compose(
         raise BadInput(f"must be 1 or more, not {count}", parameter="count")
     for number in range(1, count + 1):
         for path in outputs.paths(number, count):
-            check_output(path, (*midi.SUFFIXES, ".wav", ".png"))
+            check_output(path, (*midi.SUFFIXES, ".wav", ".png", ".txt"))
     given = dict(header or {})
     if given.get("program") is not None:
         given["program"] = midi.program_number(str(given["program"]))
@@ -396,29 +411,33 @@ def compose(
         )
     if random_seed is None and not sampling.deterministic:
         random_seed = secrets.randbelow(2**31)
-    filled = generation.Header(given.get("tempo"), given.get("time"), given.get("program")).filled(
-        training
-    )
-    limits = dataclasses.replace(limits, bar_beats=filled.bar_beats)
+    told = model.kind.told_meter(model.spec)
+    meters = generation.tune_meters(training, count, random_seed, given.get("time"), told)
+    starts = [Start(meter or DEFAULT_METER) for meter in meters]  # starting on a bar line
+    header = generation.Header(given.get("tempo"), None, given.get("program")).filled(training)
     indices = [model.vocab.index(note.token, parameter="seed") for note in seed]
     copies = CopyIndex([model.vocab.encode(song.tokens) for song in training])
     drawn = draw(model, indices, count, sampling, random_seed or 0, limits, copies, max_copy,
-                 tries)  # fmt: skip
+                 tries, starts)  # fmt: skip
     reference = Histograms.of([song.notes for song in training])
+    timing = rhythm(training)
     name = loaded.path.name
     tunes = []
     audio_problem = None
     for k, tune in enumerate(drawn):
         title = f"{name} {k + 1}"  # the MIDI track's name: the same whatever the count
-        song = generation.tune_song(model.vocab, seed, tune.tokens, title, filled)
+        tune_header = dataclasses.replace(header, time=meters[k])
+        song = generation.tune_song(model.vocab, seed, tune.tokens, title, tune_header)
         picture = functools.partial(
             plots.piano_roll, song, len(seed), f"{title} ({model.kind.name})"
         )
         files, problem = _write_song(song, outputs.paths(k + 1, count), outputs.soundfont, picture)
         audio_problem = audio_problem or problem
         copied_from = None if tune.copied.song is None else training[tune.copied.song].name
+        kept = song_rhythm(song)
         tunes.append(Tune(k + 1, song, len(seed), tune.copied, copied_from,
-                          style(song.notes, reference), tune.tries, tuple(files)))  # fmt: skip
+                          style(song.notes, reference), kept, kept.onset_distance(timing),
+                          tune.tries, tuple(files)))  # fmt: skip
     return Composition(loaded, tunes, random_seed, audio_problem)
 
 
@@ -449,6 +468,8 @@ def _write_song(
             except audio.AudioUnavailable as e:
                 problem = str(e)
                 continue
+        elif path.suffix.lower() == ".txt":
+            write_atomic(path, format_song(song))
         else:
             write_atomic(path, picture() if path.suffix == ".png" else data)
         written.append(path)

@@ -1,6 +1,7 @@
-"""Music theory as pure functions of pitches and spellings: keys, the line of fifths, spelling a
-pitch in a key, and estimating a melody's key. It imports nothing of melodygen, so notation,
-import, composing and encoding share one definition of each.
+"""Music theory as pure functions of pitches, spellings and times: keys, the line of fifths,
+spelling a pitch in a key, estimating a melody's key, and where its bar lines fall. It imports
+nothing of melodygen, so notation, import, composing, encoding and the measures share one
+definition of each.
 
 A spelling is a letter (``"c"``..``"b"``) and an alteration in semitones (``+1`` a sharp, ``-1``
 a flat); a key is named as music21 names it: upper case major, lower case minor, ``-`` a flat
@@ -125,3 +126,35 @@ def key_of(sounds: Iterable[tuple[int, float]]) -> str | None:
     ]
     _, tonic, minor = max(scores, key=lambda s: np.nan_to_num(s[0], nan=-2))
     return key_on(tonic, minor)
+
+
+DEFAULT_METER = (4, 4)  # a song without a time signature
+EPSILON = 1e-9  # of a quarter note: times are sums of exact lengths, added up in floats
+
+
+def bar_length(meter: tuple[int, int]) -> float:
+    """A bar's length in quarter notes: 3/4 is 3, 6/8 is 3, 2/2 is 4."""
+    return 4 * meter[0] / meter[1]
+
+
+def crossing(starts: np.ndarray, ends: np.ndarray, bar: float, phase: float = 0.0) -> np.ndarray:
+    """Which notes (start and end times in quarter notes) sound past the end of the bar they
+    start in, the bar lines falling at ``phase`` + k bars."""
+    first = np.floor((starts - phase) / bar + EPSILON)  # the bar each note starts in
+    return ends - phase > (first + 1) * bar + EPSILON
+
+
+def bar_phase(starts: np.ndarray, ends: np.ndarray, bar: float) -> float:
+    """Where a melody's bar lines fall, as an offset from its start (0 <= phase < bar): of the
+    places a note starts, the one that makes the fewest notes cross a bar line, 0 among equals.
+    The notation writes no pickup; this is where a musician hears the first bar line."""
+    candidates = np.unique(np.round(np.mod(starts, bar), 9))
+    candidates = np.concatenate([[0.0], candidates[candidates > EPSILON]])
+    counts = [int(crossing(starts, ends, bar, p).sum()) for p in candidates]
+    return float(candidates[int(np.argmin(counts))])  # argmin: the first, 0, among equals
+
+
+def bar_positions(starts: np.ndarray, bar: float, phase: float, steps: int) -> np.ndarray:
+    """Each start's place in its bar, in ``steps`` equal parts of the bar (0 on the bar line)."""
+    within = np.mod(starts - phase + EPSILON, bar) / bar
+    return np.minimum((within * steps).astype(np.int64), steps - 1)

@@ -88,6 +88,11 @@ def numpy_model(path: Path, kind: str = "stateful", units: int = 8, seed: int = 
     return path
 
 
+def tokens(line: str) -> list[str]:
+    """A line compose printed as its tokens, without the bar lines (``|``) it writes."""
+    return [t for t in line.split() if t != "|"]
+
+
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path

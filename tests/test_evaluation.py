@@ -22,7 +22,7 @@ class Fixed:
     def __init__(self, p):
         self.log_p = np.log(np.asarray(p, float))
 
-    def reset(self, batch=1):
+    def reset(self, batch=1, starts=None):
         self.batch = batch
         return np.repeat(self.log_p[None], batch, axis=0)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, NABIYA, assert_same_weights, invoke, saved_weights
+from conftest import FIXTURES, NABIYA, assert_same_weights, invoke, saved_weights, tokens
 from melodygen import store
 from melodygen.errors import BadInput
 from melodygen.kinds import CHAPTER_KINDS, KINDS
@@ -25,7 +25,11 @@ def test_a_model_directory_of_an_earlier_release_composes_the_same_bytes(cli, ki
         result = cli("compose", "--model", FIXTURES / kind, "--random-seed", "1", *options,
                      "-o", "tune.mid")  # fmt: skip
         assert result.exit_code == 0, result.output
-        assert result.stdout == (FIXTURES / f"{kind}-{i}.txt").read_text(), (kind, options)
+        # the same tokens (compose prints bar lines since this release)
+        expected = (FIXTURES / f"{kind}-{i}.txt").read_text().splitlines()
+        assert [tokens(line) for line in result.stdout.splitlines()] == [
+            line.split() for line in expected
+        ], (kind, options)
         assert (tmp_path / "tune.mid").read_bytes() == (FIXTURES / f"{kind}-{i}.mid").read_bytes()
 
 
@@ -113,7 +117,8 @@ def test_a_spec_checks_every_setting_against_its_range():
         assert e.value.parameter == name
     assert spec.replace(patience=None).patience is None  # optional: none is a value
     assert spec.from_json(spec.replace(units=8).to_json()) == spec.replace(units=8)
-    assert spec.from_json({"units": 8}) == spec.replace(units=8)  # the rest: the defaults
+    # a setting a directory lacks: what a model had before the setting existed, else the default
+    assert spec.from_json({"units": 8}) == spec.replace(units=8, meter="none")
     with pytest.raises(ValueError, match="unknown setting 'window'"):
         spec.from_json({"window": 4})
     for kind in KINDS.values():  # every default is one its setting can take

@@ -12,9 +12,9 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, assert_same_weights, saved_weights
+from conftest import FIXTURES, assert_same_weights, saved_weights, tokens
 from melodygen import corpus, training
-from melodygen.encoding import transpose
+from melodygen.encoding import Start, transpose
 from melodygen.kinds import song_rnn
 from melodygen.kinds.song_rnn import PLAIN_LENGTH_IDS, SONG_RNN, Repeats
 from melodygen.notation import parse_song
@@ -34,19 +34,39 @@ def trained(slice_songs):
     return training.train(SONG_RNN, spec, train, seed=3, valid=valid)
 
 
-def test_numpy_forward_equals_keras_over_whole_songs(trained, slice_songs):
+def assert_numpy_equals_keras(trained, songs) -> None:
+    """The numpy predictor, told each song's meter and bar lines, gives Keras's probabilities
+    over the whole song."""
     model, keras_model = trained.model, trained.keras_model
-    songs = slice_songs[1][:3]
-    data = song_rnn.song_data([[song.notes] for song in songs], model.vocab)
-    for song, ids in zip(songs, data.inputs, strict=True):
-        zeros = [np.zeros((1, 16), np.float32)] * 4
+    starts = [Start.of(song) for song in songs]
+    data = song_rnn.song_data(
+        [[song.notes] for song in songs], model.vocab, starts, model.spec.meter
+    )
+    for song, start, ids in zip(songs, starts, data.inputs, strict=True):
+        zeros = [np.zeros((1, model.spec.units), np.float32)] * (2 * model.spec.layers)
         logits = keras_model([ids[0][None], *zeros], training=False)[0][0].numpy()
         theirs = np.exp(logits - logits.max(1, keepdims=True))
         theirs /= theirs.sum(1, keepdims=True)
         predictor = model.predictor()
         indices = model.vocab.encode(song.tokens)
-        ours = [predictor.reset(1)] + [predictor.feed(np.array([i])) for i in indices]
+        ours = [predictor.reset(1, [start])] + [predictor.feed(np.array([i])) for i in indices]
         np.testing.assert_allclose(np.exp(np.concatenate(ours)), theirs, atol=2e-6)
+
+
+def test_numpy_forward_equals_keras_over_whole_songs(trained, slice_songs):
+    assert_numpy_equals_keras(trained, slice_songs[1][:3])
+
+
+@pytest.mark.parametrize("meter", ["none", "counters", "downbeat"])
+def test_every_meter_encoding_trains_and_its_numpy_forward_equals_keras(slice_songs, meter):
+    """(embedding, the default: the test above.) Counters are a fixed table, never learned."""
+    songs = [s for s in slice_songs[0] if s.time][:10]
+    trained = training.train(SONG_RNN, TINY.replace(epochs=1, meter=meter), songs, seed=3)
+    assert_numpy_equals_keras(trained, songs[:3])
+    if meter == "counters":
+        table = trained.model.weights[5]
+        np.testing.assert_array_equal(table, song_rnn.counters())
+    assert len(trained.model.weights) == len(SONG_RNN.weight_shapes(trained.model.spec, 1))
 
 
 def test_repeats_find_where_the_song_repeated_itself():
@@ -141,8 +161,8 @@ def test_compose_a_whole_tune_without_a_seed_and_without_tensorflow(cli, essen_s
     assert proc.returncode == 0, proc.stderr
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert not {m for m in imported if m.split(".")[0] in ("tensorflow", "keras")}
-    tokens = proc.stdout.split()
-    assert 0 < len(tokens) < 300  # it sampled (its default) and stopped at <end>, as a tune does
+    printed = tokens(proc.stdout)
+    assert 0 < len(printed) < 300  # it sampled (its default) and stopped at <end>, as a tune does
     assert proc.stdout == cli("compose", "--model", "m", "--temperature", "1", "--random-seed",
                               "1", "--length", "300").stdout  # fmt: skip
     drawn = cli("compose", "--model", "m", "--length", "40")  # a seed drawn and told
@@ -152,8 +172,12 @@ def test_compose_a_whole_tune_without_a_seed_and_without_tensorflow(cli, essen_s
     assert again.stdout == drawn.stdout and "random seed" not in again.stderr
 
 
-def test_training_gives_the_weights_an_earlier_release_gave(trained):
-    """tests/data/models/song-rnn was trained by `melodygen train` with these settings."""
+def test_training_gives_the_weights_an_earlier_release_gave(slice_songs):
+    """tests/data/models/song-rnn was trained by `melodygen train` with these settings, before
+    a song-rnn was told the meter."""
+    train, valid = slice_songs
+    spec = TINY.replace(transpose=(-2, 2), dropout=0.2, meter="none")
+    trained = training.train(SONG_RNN, spec, train, seed=3, valid=valid)
     assert_same_weights(list(trained.model.weights), saved_weights(FIXTURES / "song-rnn"))
 
 
@@ -179,15 +203,7 @@ def test_ties_and_triplets_train_transpose_and_match_keras():
     moved = transpose(songs[0].notes, 1)
     assert [(n.tie, n.triplet) for n in moved] == [(n.tie, n.triplet) for n in songs[0].notes]
     assert {n.token for n in moved} <= set(vocab.tokens)
-    song = songs[1]
-    ids = song_rnn.song_data([[song.notes]], vocab).inputs[0]
-    zeros = [np.zeros((1, 16), np.float32)] * 4
-    logits = trained.keras_model([ids[0][None], *zeros], training=False)[0][0].numpy()
-    theirs = np.exp(logits - logits.max(1, keepdims=True))
-    theirs /= theirs.sum(1, keepdims=True)
-    predictor = trained.model.predictor()
-    ours = [predictor.reset(1)] + [predictor.feed(np.array([i])) for i in vocab.encode(song.tokens)]
-    np.testing.assert_allclose(np.exp(np.concatenate(ours)), theirs, atol=2e-6)
+    assert_numpy_equals_keras(trained, songs[:2])
 
 
 def test_a_model_from_before_ties_and_triplets_still_loads_and_predicts_the_same(trained):

@@ -6,10 +6,11 @@ predictor and the sentence that describes its inputs. The trainer, the store, th
 composing and evaluating use a kind only through ``Kind`` and ``Spec``, so none of them asks
 which kind it has: the CLI's options and the store's checks are read from the specs.
 
-Every kind predicts through one interface, a predictor: ``reset(batch)`` gives the
-log-probabilities of each song's first token, ``feed(tokens)`` those of the token after, and
-``select(rows)`` keeps some songs of the batch. Generation and evaluation are written once
-against it.
+Every kind predicts through one interface, a predictor: ``reset(batch, starts)`` gives the
+log-probabilities of each song's first token (``starts``: each song's meter and bar lines,
+encoding.Start, for a kind told them; None: 4/4 from a bar line), ``feed(tokens)`` those of the
+token after, and ``select(rows)`` keeps some songs of the batch. Generation and evaluation are
+written once against it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from melodygen.encoding import UNKNOWN, Vocabulary
+from melodygen.encoding import UNKNOWN, Start, Vocabulary
 from melodygen.errors import BadInput
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from melodygen.training import Run, Trained
 
 PANELS = ("model", "training")  # where a setting's option is listed in `train --help`
+NOT_SAVED = object()  # a setting's ``before``: a model saved without it had its default
 
 
 class SettingError(ValueError):
@@ -47,13 +49,15 @@ class Setting:
     """One setting of a spec as the command line and the store see it."""
 
     name: str
-    type: type  # int, float, bool, or tuple: a LOW..HIGH range of ints
+    type: type  # int, float, bool, str (one of choices), or tuple: a LOW..HIGH range of ints
     optional: bool  # None is a value (its help says what it means)
     default: Any
     help: str  # one line, lower case, no default in it (the CLI adds the kinds' defaults)
     low: float | None  # the range, inclusive; None: unbounded
     high: float | None
     panel: str  # one of PANELS
+    choices: tuple[str, ...] = ()  # a str setting's values
+    before: Any = NOT_SAVED  # what a model saved before the setting existed had
 
     @property
     def flag(self) -> str:
@@ -64,6 +68,10 @@ class Setting:
         if value is None and self.optional:
             return
         wrong = SettingError(self.name, f"must be {self.describe()}, not {value!r:.40}")
+        if self.type is str:
+            if value not in self.choices:
+                raise wrong
+            return
         values = (value,)
         if self.type is tuple:  # a range: two whole numbers, the first not above the second
             if not (isinstance(value, tuple) and len(value) == 2):
@@ -97,6 +105,8 @@ class Setting:
 
     def describe(self) -> str:
         """What values it takes, for an error message."""
+        if self.type is str:
+            return f"one of {', '.join(self.choices)}"
         what = {int: "a whole number", float: "a number", bool: "true or false"}.get(
             self.type, "a range LOW..HIGH of whole numbers"
         )
@@ -113,11 +123,15 @@ def setting(
     low: float | None = None,
     high: float | None = None,
     panel: str = "training",
+    choices: tuple[str, ...] = (),
+    before: Any = NOT_SAVED,
 ) -> Any:
-    """A field of a spec: its default, the one-line help, its range and its help panel."""
+    """A field of a spec: its default, the one-line help, its range (or its choices) and its
+    help panel; ``before``: the value of a model saved before the setting existed, when it is
+    not the default (a model directory without it loads with that)."""
     if panel not in PANELS:
         raise ValueError(f"panel must be one of {PANELS}, not {panel!r}")
-    about = {"help": help, "low": low, "high": high, "panel": panel}
+    about = dict(help=help, low=low, high=high, panel=panel, choices=choices, before=before)
     return dataclasses.field(default=default, metadata=about)
 
 
@@ -145,8 +159,8 @@ def _field_type(hint: Any) -> tuple[type, bool]:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         optional, hint = len(args) < len(typing.get_args(hint)), args[0]
     base = typing.get_origin(hint) or hint
-    if base not in (int, float, bool, tuple):
-        raise TypeError(f"a setting must be an int, float, bool or (int, int), not {hint}")
+    if base not in (int, float, bool, str, tuple):
+        raise TypeError(f"a setting must be an int, float, bool, str or (int, int), not {hint}")
     return base, optional
 
 
@@ -186,13 +200,18 @@ class Spec:
         }
 
     def from_json(self, data: dict[str, Any]) -> Spec:
-        """The spec saved as ``data`` (to_json's), settings it lacks taken from this one (a
-        model saved before a setting existed); ValueError naming what does not fit."""
+        """The spec saved as ``data`` (to_json's); a setting it lacks (the model was saved
+        before the setting existed) has its ``before`` value, else this spec's. ValueError
+        naming what does not fit."""
         names = {s.name: s for s in self.settings()}
         unknown = set(data) - set(names)
         if unknown:
             raise ValueError(f"unknown setting {sorted(unknown)[0]!r:.40}")
-        values = {}
+        values = {
+            s.name: s.before
+            for s in names.values()
+            if s.name not in data and s.before is not NOT_SAVED
+        }
         for name, value in data.items():
             if names[name].type is tuple and isinstance(value, list):
                 value = tuple(value)  # JSON has no tuples
@@ -201,7 +220,7 @@ class Spec:
 
 
 class Predictor(Protocol):
-    def reset(self, batch: int = 1) -> np.ndarray: ...
+    def reset(self, batch: int = 1, starts: Sequence[Start] | None = None) -> np.ndarray: ...
     def feed(self, tokens: np.ndarray) -> np.ndarray: ...
     def select(self, rows: np.ndarray) -> None: ...
 
@@ -221,6 +240,11 @@ class Kind:
         """Tokens a song gives before the one-step predictions count (the chapter's first
         window; 0 for a model that predicts from the song's start)."""
         return 0
+
+    def told_meter(self, spec: Spec) -> bool:
+        """Whether its predictions follow the meter its predictor is told (Predictor.reset):
+        compose then draws each tune's meter, and refuses one it never saw."""
+        return False
 
     def too_short(self, song: Song, spec: Spec) -> str | None:
         """Why the song is too short to train on, or None."""

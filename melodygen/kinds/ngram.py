@@ -266,7 +266,7 @@ class NGramPredictor:
     def __init__(self, tables: Tables) -> None:
         self.tables = tables
 
-    def reset(self, batch: int = 1) -> np.ndarray:
+    def reset(self, batch: int = 1, starts=None) -> np.ndarray:
         self.state = self.tables.start(batch)
         return self._predict()
 

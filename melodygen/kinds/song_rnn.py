@@ -17,13 +17,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from melodygen.encoding import END, UNKNOWN, Vocabulary
+from melodygen.encoding import END, POSITIONS, UNKNOWN, Start, Vocabulary, times
 from melodygen.encoding import transpose as transpose_notes
 from melodygen.kinds import base
 from melodygen.kinds.base import Kind, Model, Spec, check_shapes, setting
 from melodygen.kinds.layers import log_softmax, lstm_steps
-from melodygen.notation import LENGTH_CLASSES, Song
+from melodygen.notation import DENOMINATORS, LENGTH_CLASSES, MAX_NUMERATOR, Song
+from melodygen.theory import bar_positions
 from melodygen.training import EpochLoop, Run, Trained, setup_tensorflow, strategy_for
+
+METER_ENCODINGS = ("none", "embedding", "counters", "downbeat")  # SongSpec.meter's choices
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,15 @@ class SongSpec(Spec):
     devices: int | None = setting(
         None, "replicas: GPUs, else CPU parts (none: every GPU, or the CPU)", 1
     )
+    meter: str = setting(
+        "embedding",
+        "how it is told the song's meter and where in the bar each token starts: embedding (of "
+        "the place, in 48ths of a bar), counters (Magenta's binary counters of it), downbeat "
+        "(whether the token starts a bar: what folk-rnn's bar lines tell) or none",
+        panel="model",
+        choices=METER_ENCODINGS,
+        before="none",
+    )
 
 
 # What a song-rnn reads about a token: a pitch id (a MIDI pitch, or one of the ids below) and a
@@ -67,6 +79,9 @@ LENGTH_IDS = len(LENGTH_CLASSES) + 3
 PLAIN_LENGTH_IDS = PLAIN_LENGTHS + 3
 REPEAT_CAP = 16  # a repeat's length is counted up to this many tokens
 REPEAT_WIDTH = 8  # the width of a repeat length's embedding
+METER_WIDTH = 4  # the width of the embeddings of a meter's numerator and of its denominator
+# Where in its bar a token starts, as each encoding tells it: rows and width of its table
+PLACES = {"embedding": (POSITIONS, 16), "counters": (POSITIONS, 6), "downbeat": (2, 4)}
 
 
 def factored_inputs(vocab: Vocabulary) -> np.ndarray:
@@ -139,6 +154,26 @@ def song_inputs(
     return np.concatenate([table[previous], table[follow], length[..., None]], -1)
 
 
+def counters() -> np.ndarray:
+    """Magenta's binary counters of the POSITIONS places of a bar: each bit of the place's
+    number as +1 or -1, (POSITIONS, 6); a fixed table, not learned."""
+    bits = (np.arange(POSITIONS)[:, None] >> np.arange(PLACES["counters"][1])) & 1
+    return (2.0 * bits - 1).astype(np.float32)
+
+
+def meter_inputs(starts: Sequence[Start], at: np.ndarray, encoding: str) -> np.ndarray:
+    """Ids (rows, steps, 3) of each row's meter (its numerator, its denominator's place in
+    DENOMINATORS) and of where in the bar the token to predict starts, at times ``at`` (rows,
+    steps) in quarter notes from the song's start."""
+    bar = np.array([[s.bar] for s in starts])
+    phase = np.array([[s.phase] for s in starts])
+    places = bar_positions(at, bar, phase, POSITIONS)
+    if encoding == "downbeat":
+        places = (places != 0).astype(np.int64)  # 0: the token starts a bar
+    meters = np.array([[s.meter[0], DENOMINATORS.index(s.meter[1])] for s in starts])
+    return np.concatenate([np.broadcast_to(meters[:, None], (*at.shape, 2)), places[..., None]], -1)
+
+
 def _embedding_widths(spec: SongSpec) -> tuple[int, int]:
     pitch = max(1, spec.embedding * 3 // 4)
     return pitch, max(1, spec.embedding - pitch)
@@ -170,34 +205,42 @@ class SongPredictor:
     def __init__(self, kind: SongRNN, spec: SongSpec, weights, vocab: Vocabulary) -> None:
         self.spec, self.table, self.start = spec, factored_inputs(vocab), len(vocab)
         self.cell = kind.cell
+        self.beats = np.array([n.beats for n in vocab.notes] + [0.0] * len(vocab.specials))
         w = [np.asarray(a, np.float32) for a in weights]
         self.pitch_embedding, self.length_embedding, self.repeat_embedding = w[:3]
-        n = self.cell.arrays
-        self.layers = [w[3 + n * i : 3 + n * (i + 1)] for i in range(spec.layers)]
+        self.meter_embeddings = (
+            w[3:6] if spec.meter != "none" else []
+        )  # numerator, denominator, place
+        first, n = 3 + len(self.meter_embeddings), self.cell.arrays
+        self.layers = [w[first + n * i : first + n * (i + 1)] for i in range(spec.layers)]
         self.dense, self.dense_bias = w[-2], w[-1]
 
-    def reset(self, batch: int = 1) -> np.ndarray:
+    def reset(self, batch: int = 1, starts: Sequence[Start] | None = None) -> np.ndarray:
         zeros = np.zeros((batch, self.spec.units), np.float32)
         self.state = [tuple(zeros for _ in self.cell.states) for _ in self.layers]
         self.repeats = Repeats(batch)
+        self.starts = list(starts or [Start()] * batch)
+        self.time = np.zeros(batch)  # quarter notes from each song's start
         return self._step(np.full(batch, self.start))  # <start>
 
     def feed(self, tokens: np.ndarray) -> np.ndarray:
         self.repeats.push(tokens)
+        self.time = self.time + self.beats[np.asarray(tokens)]
         return self._step(np.asarray(tokens))
 
     def _step(self, previous: np.ndarray) -> np.ndarray:
         ids = song_inputs(self.table, previous, *self.repeats.following())
-        x = np.concatenate(
-            [
-                self.pitch_embedding[ids[:, 0]],
-                self.length_embedding[ids[:, 1]],
-                self.pitch_embedding[ids[:, 2]],
-                self.length_embedding[ids[:, 3]],
-                self.repeat_embedding[ids[:, 4]],
-            ],
-            1,
-        )
+        parts = [
+            self.pitch_embedding[ids[:, 0]],
+            self.length_embedding[ids[:, 1]],
+            self.pitch_embedding[ids[:, 2]],
+            self.length_embedding[ids[:, 3]],
+            self.repeat_embedding[ids[:, 4]],
+        ]
+        if self.meter_embeddings:
+            meter = meter_inputs(self.starts, self.time[:, None], self.spec.meter)[:, 0]
+            parts += [table[meter[:, i]] for i, table in enumerate(self.meter_embeddings)]
+        x = np.concatenate(parts, 1)
         for i, weights in enumerate(self.layers):
             x, self.state[i] = self.cell.step(x, self.state[i], weights)
         return log_softmax(x @ self.dense + self.dense_bias)
@@ -205,6 +248,8 @@ class SongPredictor:
     def select(self, rows: np.ndarray) -> None:
         self.state = [tuple(s[rows] for s in state) for state in self.state]
         self.repeats.select(rows)
+        self.starts = [self.starts[r] for r in rows]
+        self.time = self.time[rows]
 
 
 class SongRNN(Kind):
@@ -225,11 +270,25 @@ class SongRNN(Kind):
             (length_ids, length),
             (REPEAT_CAP + 1, REPEAT_WIDTH),
         ]
-        width, u = 2 * (pitch + length) + REPEAT_WIDTH, spec.units
+        shapes += self._meter_shapes(spec)
+        width, u = sum(s[1] for s in shapes[:2]) * 2 + sum(s[1] for s in shapes[2:]), spec.units
         for _ in range(spec.layers):
             shapes += self.cell.shapes(width, u)
             width = u
         return [*shapes, (u, vocab_size), (vocab_size,)]
+
+    def told_meter(self, spec):
+        return spec.meter != "none"
+
+    def columns(self, spec: SongSpec) -> int:
+        """Input ids per step: song_inputs' 5, then meter_inputs' 3 for a model told the meter."""
+        return 5 + 3 * (spec.meter != "none")
+
+    def _meter_shapes(self, spec: SongSpec) -> list[tuple[int, int]]:
+        if spec.meter == "none":
+            return []
+        return [(MAX_NUMERATOR + 1, METER_WIDTH), (len(DENOMINATORS), METER_WIDTH),
+                PLACES[spec.meter]]  # fmt: skip
 
     def check_weights(self, weights, spec, vocab_size):
         """A model trained before ties and triplets has PLAIN_LENGTH_IDS rows of lengths; its
@@ -245,15 +304,23 @@ class SongRNN(Kind):
         import keras
 
         pitch_width, length_width = _embedding_widths(spec)
-        ids = keras.Input(shape=(None, 5), dtype="int32", name="ids")
+        ids = keras.Input(shape=(None, self.columns(spec)), dtype="int32", name="ids")
         states = [keras.Input(shape=(spec.units,), name=name) for name in self.state_names(spec)]
         pitch = keras.layers.Embedding(PITCH_IDS, pitch_width, name="pitch_embedding")
         length = keras.layers.Embedding(LENGTH_IDS, length_width, name="length_embedding")
         repeat = keras.layers.Embedding(REPEAT_CAP + 1, REPEAT_WIDTH, name="repeat_embedding")
-        x = keras.layers.Concatenate(name="inputs")([
-            pitch(ids[..., 0]), length(ids[..., 1]), pitch(ids[..., 2]), length(ids[..., 3]),
-            repeat(ids[..., 4]),
-        ])  # fmt: skip
+        parts = [pitch(ids[..., 0]), length(ids[..., 1]), pitch(ids[..., 2]), length(ids[..., 3]),
+                 repeat(ids[..., 4])]  # fmt: skip
+        names = ("numerator_embedding", "denominator_embedding", "place_embedding")
+        for i, (name, (rows, width)) in enumerate(
+            zip(names, self._meter_shapes(spec), strict=False)
+        ):
+            fixed = name == "place_embedding" and spec.meter == "counters"  # not learned
+            initializer = keras.initializers.Constant(counters()) if fixed else "uniform"
+            layer = keras.layers.Embedding(rows, width, embeddings_initializer=initializer,
+                                           trainable=not fixed, name=name)  # fmt: skip
+            parts.append(layer(ids[..., 5 + i]))
+        x = keras.layers.Concatenate(name="inputs")(parts)
         x = keras.layers.Dropout(dropout, name="dropout_0")(x)
         finals, n = [], len(self.cell.states)
         for i in range(spec.layers):
@@ -276,11 +343,12 @@ class SongRNN(Kind):
 
     def fit(self, songs: Sequence[Song], spec: SongSpec, run: Run) -> Trained:
         vocab, variants = song_vocabulary(songs, self.specials, spec.transpose)
+        starts = [Start.of(song) for song in songs]
         strategy = strategy_for(spec.devices, "devices")
         _, keras = setup_tensorflow(single_thread=False)
         keras.utils.set_random_seed(run.seed)
-        trainer = SongTrainer(self, spec, run.seed, song_data(variants, vocab), len(vocab),
-                              strategy)  # fmt: skip
+        data = song_data(variants, vocab, starts, spec.meter)
+        trainer = SongTrainer(self, spec, run.seed, data, len(vocab), strategy)
 
         model_of = functools.partial(Model.of, self, spec, vocab)
         history = trainer.fit(spec.epochs, False, run.on_epochs, run.validator(model_of),
@@ -295,7 +363,7 @@ SONG_RNN = SongRNN()
 class SongData:
     """Every training song under every transposition allowed, encoded for a song-rnn."""
 
-    inputs: list[list[np.ndarray]]  # per song, per transposition: (length + 1, 5) input ids
+    inputs: list[list[np.ndarray]]  # per song, per transposition: (length + 1, columns) ids
     targets: list[list[np.ndarray]]  # per song, per transposition: (length + 1,) indices
     lengths: np.ndarray  # (songs,) tokens of each song, <end> included
 
@@ -335,21 +403,31 @@ def repeats(songs: Sequence[Sequence[int]]) -> list[tuple[np.ndarray, np.ndarray
     return out
 
 
-def song_data(variants, vocab: Vocabulary) -> SongData:
+def song_data(
+    variants, vocab: Vocabulary, starts: Sequence[Start] = (), meter: str = "none"
+) -> SongData:
     """The songs' input ids and targets under each transposition. A transposition renames
-    tokens one to one, so where a song repeats itself is found once, on its own key."""
+    tokens one to one, so where a song repeats itself is found once, on its own key, and
+    keeps its rhythm, so where its tokens fall in the bar (for a model told the meter, each
+    song's ``starts``) is found once too."""
     table = factored_inputs(vocab)
     indices = [
         [np.array(vocab.encode(n.token for n in notes)) for notes in song] for song in variants
     ]
     found = repeats([song[0] for song in indices])
     inputs, targets = [], []
-    for song, (at, length) in zip(indices, found, strict=True):
+    for k, (song, (at, length)) in enumerate(zip(indices, found, strict=True)):
+        extra = []
+        if meter != "none":
+            begins, ends = times(variants[k][0])
+            predicted = np.concatenate([begins, ends[-1:]])  # each token's start, then <end>'s
+            extra = [meter_inputs([starts[k]], predicted[None], meter)[0]]
         inputs.append([])
         for i in song:
             previous = np.concatenate([[len(vocab)], i])  # <start> first
             follow = np.where(at >= 0, i[np.maximum(at, 0)], -1)
-            inputs[-1].append(song_inputs(table, previous, follow, length).astype(np.int32))
+            ids = np.concatenate([song_inputs(table, previous, follow, length), *extra], -1)
+            inputs[-1].append(ids.astype(np.int32))
         targets.append([np.concatenate([i, [vocab.end]]) for i in song])
     return SongData(inputs, targets, np.array([len(t[0]) for t in targets]))
 
@@ -364,7 +442,7 @@ def song_batches(seed: int, epoch: int, data: SongData, batch: int):
     choice = [int(rng.integers(len(v))) for v in data.inputs]
     for songs in batches:
         width = int(data.lengths[songs].max())
-        x = np.zeros((len(songs), width, 5), np.int32)
+        x = np.zeros((len(songs), width, data.inputs[0][0].shape[1]), np.int32)
         y = np.zeros((len(songs), width), np.int32)
         mask = np.zeros((len(songs), width), np.float32)
         for row, song in enumerate(songs):
@@ -397,7 +475,7 @@ class SongTrainer(EpochLoop):
         self._step = tf.function(
             self._distributed_step,
             input_signature=[
-                tf.TensorSpec([None, None, 5], tf.int32),  # (songs, steps, input ids)
+                tf.TensorSpec([None, None, kind.columns(spec)], tf.int32),  # (songs, steps, ids)
                 tf.TensorSpec([None, None], tf.int32),  # targets
                 tf.TensorSpec([None, None], tf.float32),  # 1 for a song's steps, 0 after
                 [tf.TensorSpec([None, spec.units], tf.float32)] * self.states,

@@ -118,8 +118,9 @@ class WindowPredictor:
         self.kind, self.spec, self.table = kind, spec, np.asarray(table, np.float32)
         self.weights = [np.asarray(w, np.float32) for w in weights]
 
-    def reset(self, batch: int = 1) -> np.ndarray:
-        """Start ``batch`` new songs; returns the log-probabilities of their first tokens."""
+    def reset(self, batch: int = 1, starts=None) -> np.ndarray:
+        """Start ``batch`` new songs (their meters do not matter to it); returns the
+        log-probabilities of their first tokens."""
         self.seen = 0  # tokens fed since the reset
         self.recent = np.zeros((batch, self.spec.window, self.table.shape[1]), np.float32)
         zeros = np.zeros((batch, self.spec.units), np.float32)
