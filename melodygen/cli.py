@@ -30,12 +30,13 @@ from melodygen import __version__, kinds, tasks
 from melodygen.audio import AudioUnavailable
 from melodygen.corpus import DEFAULT_VALID, MIN_SPLIT_SONGS
 from melodygen.errors import BadInput, Interrupted, MelodygenError
-from melodygen.evaluation import Measures
+from melodygen.evaluation import Measures, Rhythm
 from melodygen.generation import CHAPTER_LENGTH, LONGEST, Limits, Sampling
 from melodygen.kinds import KINDS, Kind, Setting, Spec
 from melodygen.kinds.base import SettingError
 from melodygen.notation import format_body
 from melodygen.store import Report
+from melodygen.theory import key_for_people
 from melodygen.training import DEFAULT_SEED
 
 INTERRUPTED = 128  # the shell's status for a command stopped by a signal is 128 + its number
@@ -44,7 +45,7 @@ LOG_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
 FLAGS = {"seed": "--seed", "temperature": "--temperature", "top_k": "--top-k",
          "top_p": "--top-p", "beam": "--beam", "count": "--count", "program": "--program",
          "time": "--time", "soundfont": "--soundfont", "valid": "--valid", "track": "--track",
-         "grid": "--grid", "model": "--model"}  # fmt: skip
+         "grid": "--grid", "model": "--model", "key": "--key"}  # fmt: skip
 SETTINGS = {s.name: s for kind in KINDS.values() for s in kind.spec.settings()}  # by name
 FLAGS |= {name: s.flag for name, s in SETTINGS.items()}
 
@@ -348,6 +349,18 @@ def _measures_table(rows: dict[str, Measures]) -> Table:
     return table
 
 
+def _rhythm_table(rows: dict[str, Rhythm], reference: Rhythm) -> Table:
+    """How some groups of songs keep time (docs/cli.md), one row each."""
+    table = Table(box=box.MINIMAL_HEAVY_HEAD, pad_edge=False, collapse_padding=True)
+    columns = ("rhythm", "tunes", "whole bars", "notes across a bar line", "onsets' distance")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "rhythm" else "right", no_wrap=True)
+    for name, r in rows.items():
+        table.add_row(name, f"{r.tunes:,}", f"{r.whole_share:.1%}", f"{r.crossing_share:.2%}",
+                      f"{r.onset_distance(reference):.3f}")  # fmt: skip
+    return table
+
+
 def _skipped(skipped: list, total: int) -> None:
     """One warning per song left out (ten at most), then the summary line."""
     if not skipped:
@@ -552,6 +565,8 @@ def train(
     if report.validation:
         groups["held out"] = report.validation
     _print_table(console, _measures_table(groups))
+    if report.untimed:
+        console.print(f"{report.untimed:,} songs have no time signature: taken as 4/4")
     if report.perfect_at is not None:
         console.print(f"perfect after {report.perfect_at} epochs")
     if report.best_epoch is not None:
@@ -624,6 +639,7 @@ def evaluate(
         print(json.dumps({
             "model": str(result.loaded.path),
             "measures": evaluation.overall.to_json(),
+            "rhythm": {k: r.to_json(result.reference) for k, r in result.rhythm.items()},
             "songs": [{"name": s.song.name, **s.measures.to_json()} for s in evaluation.songs],
         }, indent=2))  # fmt: skip
         return
@@ -642,6 +658,7 @@ def evaluate(
     _print_table(
         console, _measures_table({"songs" if not held_out else "held out": evaluation.overall})
     )
+    _print_table(console, _rhythm_table(result.rhythm, result.reference))
     console.print(f"wrote {', '.join(result.written[:6])}" + (
         f" and {len(result.written) - 6} more" if len(result.written) > 6 else ""
     ) + f" to {escape(str(result.out))}/")  # fmt: skip
@@ -750,6 +767,13 @@ def compose(
     txt: Annotated[
         bool, typer.Option("--txt", help="Also write the song file (.txt), with bar lines.")
     ] = False,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            help="Compose in this key: D, Bb, Em, F#m... (a model told the key composes in it; "
+            "another's tunes are moved into it, seed and all)."
+        ),
+    ] = None,
     soundfont: Annotated[
         Path | None, typer.Option(help="A SoundFont for --wav (default: $MELODYGEN_SOUNDFONT).")
     ] = None,
@@ -767,6 +791,7 @@ def compose(
         tasks.Outputs(out, wav, png, soundfont, txt),
         {"tempo": tempo, "program": program, "time": time},
         max_copy,
+        key=key,
     )
     console = _stderr()
     console.print(f"model {escape(str(composition.loaded.path))}")
@@ -798,6 +823,8 @@ def _tune_line(tune: tasks.Tune, count: int, max_copy: int | None) -> str:
     meter = f"{tune.song.time[0]}/{tune.song.time[1]}" if tune.song.time else "4/4"
     bars = "whole bars" if r.whole else "ends inside a bar"
     timing = f"{meter}, {bars}, {r.crossing} of {r.notes} notes across a bar line"
+    if tune.in_key is not None:
+        timing += f"; {tune.in_key:.0%} in {key_for_people(tune.song.key)}"
     also = f"; wrote {', '.join(p.name for p in tune.files[1:])}" if tune.files[1:] else ""
     return f"{name}: {added} notes added; {copied}; {timing}; {figures}{also}"
 

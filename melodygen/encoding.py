@@ -31,6 +31,7 @@ from melodygen.theory import (
     bar_length,
     bar_phase,
     fifths_of,
+    key_of,
     octave_of,
     spelled,
 )
@@ -202,21 +203,27 @@ def times(notes: Sequence[Note]) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class Start:
-    """How a song starts, as a predictor is told before its first token: its meter, and where
-    its bar lines fall (theory.bar_phase: quarter notes after its start; 0: it starts on one)."""
+    """How a song starts, as a predictor is told before its first token: its meter, where its
+    bar lines fall (theory.bar_phase: quarter notes after its start; 0: it starts on one), and
+    its key (theory.KEYS; None: not known)."""
 
     meter: tuple[int, int] = DEFAULT_METER
     phase: float = 0.0
+    key: str | None = None
 
     @property
     def bar(self) -> float:
         return bar_length(self.meter)
 
     @classmethod
-    def of(cls, song: Song) -> Start:
-        """A song's meter, and the bar lines its notes fit best (the notation writes no
-        pickup)."""
+    def of(cls, song: Song, estimate: bool = False) -> Start:
+        """A song's meter, the bar lines its notes fit best (the notation writes no pickup),
+        and its key: header; with ``estimate``, the key its notes suggest when it has none
+        (theory.key_of: for training, never for predicting the notes it was estimated from)."""
         meter = meter_of(song)
         starts, ends = times(song.notes)
         sounding = np.array([not n.is_rest for n in song.notes], bool)
-        return cls(meter, bar_phase(starts[sounding], ends[sounding], bar_length(meter)))
+        phase = bar_phase(starts[sounding], ends[sounding], bar_length(meter))
+        if song.key or not estimate:
+            return cls(meter, phase, song.key)
+        return cls(meter, phase, key_of((n.midi_pitch, n.beats) for n in song.notes if n.letter))

@@ -47,7 +47,7 @@ import numpy as np
 
 from melodygen.encoding import PITCH_CLASSES, POSITIONS, SOUNDS, Start, Vocabulary, times
 from melodygen.notation import LENGTH_CLASSES, Note, Song
-from melodygen.theory import bar_positions, crossing, key_for_people, key_on, pitch_name
+from melodygen.theory import bar_positions, crossing, key_for_people, key_on, pitch_name, scale_of
 
 if TYPE_CHECKING:
     from melodygen.kinds.base import Model
@@ -217,7 +217,7 @@ def _batch(model: Model, songs: Sequence[Song], full_song: bool) -> list[SongEva
     nats, pitch_bits, duration_bits = (np.zeros(shape) for _ in range(3))
     best = np.zeros(shape, np.int64)
     predictor = model.predictor()
-    starts = [Start.of(song) for song in songs]
+    starts = [Start.of(song) for song in songs]  # a key only from a key: header
     log_probs = predictor.reset(len(songs), starts)
     for t in range(shape[1]):
         p = np.exp(log_probs)
@@ -365,6 +365,14 @@ def style(notes: Sequence[Note], training: Histograms) -> Style:
     )
 
 
+def in_key(notes: Sequence[Note], key: str) -> float:
+    """The share of the notes (rests aside) whose pitch class is in ``key``'s scale
+    (theory.scale_of: major, or natural minor with the raised seventh)."""
+    scale = scale_of(key)
+    pitches = [n.midi_pitch % 12 for n in notes if not n.is_rest]
+    return sum(p in scale for p in pitches) / len(pitches) if pitches else math.nan
+
+
 @dataclass(frozen=True)
 class Rhythm:
     """How some songs keep time (the module docstring defines the measures): counts, so that
@@ -391,6 +399,18 @@ class Rhythm:
     @property
     def crossing_share(self) -> float:
         return self.crossing / self.notes if self.notes else math.nan
+
+    def to_json(self, reference: Rhythm) -> dict:
+        """The counts, the shares, and the onsets' distance from ``reference``'s."""
+        return {
+            "tunes": self.tunes,
+            "whole": self.whole,
+            "whole_share": finite(self.whole_share),
+            "notes": self.notes,
+            "crossing": self.crossing,
+            "crossing_share": finite(self.crossing_share),
+            "onset_distance": finite(self.onset_distance(reference)),
+        }
 
     def onset_distance(self, reference: Rhythm) -> float:
         """From the reference's onsets, meter by meter (1 for a meter it lacks), weighted by

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from melodygen import theory
-from melodygen.encoding import Start, Vocabulary, meter_of
+from melodygen.encoding import Start, Vocabulary, meter_of, transpose
 from melodygen.errors import BadInput
 from melodygen.notation import Note, Song
 
@@ -423,14 +423,42 @@ def _most_common(songs: Sequence[Song], key: str):
 
 
 def tune_song(
-    vocab: Vocabulary, seed: Sequence[Note], added: Sequence[int], title: str, header: Header
+    vocab: Vocabulary,
+    seed: Sequence[Note],
+    added: Sequence[int],
+    title: str,
+    header: Header,
+    key: str | None = None,
+    transpose: bool = False,
 ) -> Song:
     """A composed tune as a song: the seed as the user wrote it, then the added tokens spelled
-    for the tune's key, estimated from all its notes (a model that knows both c#4 and d-4
-    writes one of them); the song's key: header is that key."""
+    for the tune's key (a model that knows both c#4 and d-4 writes one of them), which its key:
+    header gives: ``key`` (with ``transpose``, the whole tune moved into it: to_key), else the
+    key estimated from all its notes."""
     notes = tuple(vocab.notes[i] for i in added)
+    if key and transpose:
+        seed, notes = (), to_key((*seed, *notes), key)
     sounds = [(n.midi_pitch, n.beats) for n in (*seed, *notes) if not n.is_rest]
-    key = theory.key_of(sounds)
+    key = key or theory.key_of(sounds)
     notes = tuple(seed) + (theory.respell(notes, key) if key else notes)
     return Song(notes, name=title, title=title, tempo=header.tempo, time=header.time,
                 program=header.program, key=key)  # fmt: skip
+
+
+def to_key(notes: Sequence[Note], key: str) -> tuple[Note, ...]:
+    """The notes moved into ``key``: by the fewest semitones (up to a tritone) that take the
+    key they suggest (theory.key_of), or its relative major or minor when the modes differ,
+    onto it; an octave less or more when a note would leave MIDI's range."""
+    sounds = [(n.midi_pitch, n.beats) for n in notes if not n.is_rest]
+    found = theory.key_of(sounds)
+    if found is None:
+        return tuple(notes)
+    target = theory.tonic_of(key)
+    if key[0].islower() != found[0].islower():  # the relative: a minor third below the major
+        target += 9 if found[0].islower() else 3
+    shift = (target - theory.tonic_of(found) + 6) % 12 - 6
+    for semitones in (shift, shift - 12, shift + 12):
+        moved = transpose(notes, semitones)
+        if moved is not None:
+            return moved
+    return tuple(notes)

@@ -301,6 +301,8 @@ class Report:
     skipped: list[Skipped] = field(default_factory=list)  # songs in directories not used
     held_out: list[str] = field(default_factory=list)  # the held-out songs' names
     seconds_per_epoch: float = math.nan  # compiling excluded
+    meters: Mapping[str, int] = field(default_factory=dict)  # "3/4" -> songs, all of them
+    untimed: int = 0  # songs without a time signature, taken as 4/4
 
     @property
     def final_loss(self) -> float | None:
@@ -336,6 +338,8 @@ class Report:
                 "validation": self.validation.to_json() if self.validation else None,
             },
             "held_out": self.held_out,
+            "meters": dict(self.meters),
+            "untimed": self.untimed,
             "skipped": [{"file": s.path, "reason": s.reason} for s in self.skipped],
             "history": dict(self.history),
         }

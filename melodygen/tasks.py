@@ -6,6 +6,7 @@ TensorFlow (through training.setup_tensorflow) only once the inputs have been re
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import json
@@ -25,11 +26,12 @@ from melodygen import (
     notation,
     plots,
     store,
+    theory,
     training,
     transcribe,
 )
 from melodygen.corpus import Corpus
-from melodygen.encoding import Start
+from melodygen.encoding import Start, meter_of
 from melodygen.errors import BadInput
 from melodygen.evaluation import (
     Evaluation,
@@ -37,6 +39,7 @@ from melodygen.evaluation import (
     Rhythm,
     Style,
     evaluate,
+    in_key,
     rhythm,
     song_rhythm,
     style,
@@ -197,6 +200,11 @@ def _train_into(
         },
         skipped=read.skipped,
         held_out=[corpus.file_name(s) for s in held_out],
+        meters={
+            f"{a}/{b}": n
+            for (a, b), n in collections.Counter(meter_of(s) for s in read.songs).most_common()
+        },
+        untimed=sum(s.time is None for s in read.songs),
     )
     meta = store.Metadata(
         kind=kind,
@@ -268,6 +276,12 @@ class Evaluated:
     skipped: list[corpus.Skipped]
     out: Path
     written: list[str]
+    rhythm: Mapping[str, Rhythm]  # the songs', and that of the model's full-song predictions
+
+    @property
+    def reference(self) -> Rhythm:
+        """What the onsets' distances are measured from: the songs'."""
+        return self.rhythm["songs"]
 
 
 def evaluate_songs(
@@ -300,6 +314,13 @@ def evaluate_songs(
         read, songs = Corpus(list(loaded.meta.songs)), list(loaded.meta.songs)
     model = loaded.model
     evaluation = evaluate(model, songs)
+    predicted = [
+        dataclasses.replace(
+            s.song, notes=tuple(map(notation.parse_token, s.tokens("full_song", model.vocab)))
+        )
+        for s in evaluation.songs
+    ]
+    rhythms = {"songs": rhythm(songs), "full-song predictions": rhythm(predicted)}
     files = prediction_files(model, evaluation)
     if pictures:
         for s in evaluation.songs:
@@ -312,7 +333,7 @@ def evaluate_songs(
     out.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         write_atomic(out / name, data)
-    return Evaluated(loaded, evaluation, read.skipped, out, sorted(files))
+    return Evaluated(loaded, evaluation, read.skipped, out, sorted(files), rhythms)
 
 
 @dataclass(frozen=True)
@@ -325,6 +346,7 @@ class Tune:
     style: Style
     rhythm: Rhythm  # how it keeps time (evaluation.rhythm)
     onset_distance: float  # of where its notes start in the bar from the training songs'
+    in_key: float | None  # with --key, the share of its notes in the key's scale
     tries: int  # samplings it took to stay within --max-copy
     files: tuple[Path, ...]
 
@@ -382,11 +404,13 @@ def compose(
     header: Mapping[str, object] | None = None,
     max_copy: int | None = None,
     tries: int = generation.MAX_COPY_TRIES,
+    key: str | None = None,
 ) -> Composition:
     """``count`` tunes continuing the seed, tune k drawn from its own random stream (the same
     whatever the count); each checked against the training songs and written as MIDI (and WAV,
     PNG) when ``outputs`` says so. ``header``: tempo, time, program (a number or a General MIDI
-    name); each defaults to the training songs' most common."""
+    name); each defaults to the training songs' most common. ``key`` (D, Em, Bb...): a model
+    told the key composes in it; any other's tunes are moved into it (generation.to_key)."""
     if count < 1:
         raise BadInput(f"must be 1 or more, not {count}", parameter="count")
     for number in range(1, count + 1):
@@ -400,6 +424,10 @@ def compose(
             given["time"] = notation.header_value("time", str(given["time"]))
         except ValueError as e:
             raise BadInput(str(e), parameter="time") from None
+    try:
+        key = None if key is None else theory.parse_key(key)
+    except ValueError as e:
+        raise BadInput(str(e), parameter="key") from None
     loaded = store.load(model_dir)
     model, training = loaded.model, list(loaded.meta.songs)
     sampling = sampling.for_kind(model.kind)
@@ -411,9 +439,11 @@ def compose(
         )
     if random_seed is None and not sampling.deterministic:
         random_seed = secrets.randbelow(2**31)
-    told = model.kind.told_meter(model.spec)
-    meters = generation.tune_meters(training, count, random_seed, given.get("time"), told)
-    starts = [Start(meter or DEFAULT_METER) for meter in meters]  # starting on a bar line
+    told = model.kind.told(model.spec)
+    meters = generation.tune_meters(training, count, random_seed, given.get("time"),
+                                    "meter" in told)  # fmt: skip
+    told_key = key if "key" in told else None
+    starts = [Start(meter or DEFAULT_METER, key=told_key) for meter in meters]  # on a bar line
     header = generation.Header(given.get("tempo"), None, given.get("program")).filled(training)
     indices = [model.vocab.index(note.token, parameter="seed") for note in seed]
     copies = CopyIndex([model.vocab.encode(song.tokens) for song in training])
@@ -427,7 +457,8 @@ def compose(
     for k, tune in enumerate(drawn):
         title = f"{name} {k + 1}"  # the MIDI track's name: the same whatever the count
         tune_header = dataclasses.replace(header, time=meters[k])
-        song = generation.tune_song(model.vocab, seed, tune.tokens, title, tune_header)
+        song = generation.tune_song(model.vocab, seed, tune.tokens, title, tune_header, key,
+                                    transpose=told_key is None)  # fmt: skip
         picture = functools.partial(
             plots.piano_roll, song, len(seed), f"{title} ({model.kind.name})"
         )
@@ -437,7 +468,8 @@ def compose(
         kept = song_rhythm(song)
         tunes.append(Tune(k + 1, song, len(seed), tune.copied, copied_from,
                           style(song.notes, reference), kept, kept.onset_distance(timing),
-                          tune.tries, tuple(files)))  # fmt: skip
+                          None if key is None else in_key(song.notes, key), tune.tries,
+                          tuple(files)))  # fmt: skip
     return Composition(loaded, tunes, random_seed, audio_problem)
 
 

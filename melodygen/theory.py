@@ -11,6 +11,7 @@ a flat); a key is named as music21 names it: upper case major, lower case minor,
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,34 @@ def key_on(tonic: int, minor: bool) -> str:
         (k for k in KEYS if k[0].islower() == minor and tonic_of(k) == tonic),
         key=lambda k: (abs(KEYS[k]), KEYS[k]),
     )
+
+
+MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)  # semitones above the tonic
+MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # the natural minor, and the leading tone minor tunes use
+_KEY_TEXT = re.compile(r"([A-Ga-g])(#|b|-)?\s*(m|min|minor|maj|major)?", re.IGNORECASE)
+
+
+def parse_key(text: str) -> str:
+    """A key as people write it, D, Em, F#m, Bb, "G minor", or as the notation does (e-, f#),
+    named as KEYS names it; ValueError saying what is expected otherwise."""
+    m = _KEY_TEXT.fullmatch(text.strip())
+    mode = (m[3] or "").lower() if m else ""
+    if m and ((m[3] is None and m[1].islower()) or mode in ("m", "min", "minor")):
+        key = m[1].lower() + {"#": "#", "b": "-", "-": "-"}.get(m[2] or "", "")
+    elif m:
+        key = m[1].upper() + {"#": "#", "b": "-", "-": "-"}.get(m[2] or "", "")
+    if not m or key not in KEYS:
+        raise ValueError(
+            f"expected a key such as D, Bb, Em or F#m (at most seven sharps or flats), not {text!r}"
+        )
+    return key
+
+
+def scale_of(key: str) -> frozenset[int]:
+    """The pitch classes of a key's scale: its major scale, or its natural minor with the raised
+    seventh."""
+    steps = MINOR_SCALE if key[0].islower() else MAJOR_SCALE
+    return frozenset((tonic_of(key) + step) % 12 for step in steps)
 
 
 def key_for_people(key: str) -> str:

@@ -103,6 +103,7 @@ def test_choose_with_temperature_top_k_and_top_p():
         (["--seed", "g8,e8,e4,f8", "-o", "out.doc"], "out.doc: cannot write .doc"),
         (["--seed", "g8,e8,e4,f8", "--program", "kazoo"], "--program: 'kazoo' is not a General"),
         (["--seed", "g8,e8,e4,f8", "--time", "3/5"], "--time: time must be a time signature"),
+        (["--seed", "g8,e8,e4,f8", "--key", "Hm"], "--key: expected a key such as D, Bb, Em"),
         (["--seed", "g8,e8,e4,f8", "-n", "2"], "--count: 2 tunes without sampling would all"),
         (["--seed", "g8,e8,e4,f8", "--top-p", "0"], "--top-p: must be above 0"),
         (["--seed", "g8,e8,e4,f8", "--length", "-1"], "--length"),
@@ -363,3 +364,24 @@ def test_a_tune_is_spelled_in_its_key_and_says_which(cli, tmp_path):
                 if m.type == "key_signature"]  # fmt: skip
         assert len(keys) == 1
     assert mixed == 0
+
+
+def test_key_moves_a_tune_of_a_model_not_told_the_key_into_it(cli, ngram_model, tmp_path):
+    """The same tunes, moved: the same rhythm and intervals, spelled for the key, its key
+    signature in the MIDI file."""
+    plain = cli(*compose_args(ngram_model, "-n", "4", "--length", "30"))
+    asked = cli(*compose_args(ngram_model, "-n", "4", "--length", "30", "--key", "Bb", "-o",
+                              "k/t.mid"))  # fmt: skip
+    assert plain.exit_code == asked.exit_code == 0, asked.output
+    for k, (a, b) in enumerate(zip(plain.stdout.splitlines(), asked.stdout.splitlines(),
+                                   strict=True), start=1):  # fmt: skip
+        before, after = (tuple(parse_token(t) for t in tokens(line)) for line in (a, b))
+        assert [n.length for n in before] == [n.length for n in after]
+        shifts = {m.midi_pitch - n.midi_pitch for n, m in zip(before, after, strict=True)
+                  if not n.is_rest}  # fmt: skip
+        assert len(shifts) == 1 and -6 <= shifts.pop() <= 6
+        assert not {n.alter for n in after if n.letter} & {1, 2}  # Bb major: flats
+        keys = [m.key for m in mido.MidiFile(tmp_path / f"k/t-{k}.mid").tracks[0]
+                if m.type == "key_signature"]  # fmt: skip
+        assert keys == ["Bb"]
+    assert asked.stderr.count("in Bb major") == 4

@@ -6,18 +6,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
 import subprocess
 import sys
+from fractions import Fraction
+from pathlib import Path
 
+import mido
 import numpy as np
+import pretty_midi
 import pytest
 
-from conftest import FIXTURES, assert_same_weights, saved_weights, tokens
-from melodygen import corpus, training
+from conftest import FIXTURES, assert_same_weights, invoke, saved_weights, tokens
+from melodygen import corpus, store, training
 from melodygen.encoding import Start, transpose
 from melodygen.kinds import song_rnn
 from melodygen.kinds.song_rnn import PLAIN_LENGTH_IDS, SONG_RNN, Repeats
-from melodygen.notation import parse_song
+from melodygen.notation import parse_song, parse_token
 
 TINY = SONG_RNN.spec.replace(units=16, embedding=8, layers=2, epochs=2, batch=8)
 
@@ -38,10 +43,8 @@ def assert_numpy_equals_keras(trained, songs) -> None:
     """The numpy predictor, told each song's meter and bar lines, gives Keras's probabilities
     over the whole song."""
     model, keras_model = trained.model, trained.keras_model
-    starts = [Start.of(song) for song in songs]
-    data = song_rnn.song_data(
-        [[song.notes] for song in songs], model.vocab, starts, model.spec.meter
-    )
+    starts = [Start.of(song, estimate=True) for song in songs]
+    data = song_rnn.song_data([[song.notes] for song in songs], model.vocab, starts, model.spec)
     for song, start, ids in zip(songs, starts, data.inputs, strict=True):
         zeros = [np.zeros((1, model.spec.units), np.float32)] * (2 * model.spec.layers)
         logits = keras_model([ids[0][None], *zeros], training=False)[0][0].numpy()
@@ -57,11 +60,15 @@ def test_numpy_forward_equals_keras_over_whole_songs(trained, slice_songs):
     assert_numpy_equals_keras(trained, slice_songs[1][:3])
 
 
-@pytest.mark.parametrize("meter", ["none", "counters", "downbeat"])
-def test_every_meter_encoding_trains_and_its_numpy_forward_equals_keras(slice_songs, meter):
-    """(embedding, the default: the test above.) Counters are a fixed table, never learned."""
+@pytest.mark.parametrize(("meter", "key"), [("none", False), ("counters", False),
+                                           ("downbeat", True), ("none", True)])  # fmt: skip
+def test_every_way_of_telling_it_trains_and_its_numpy_forward_equals_keras(slice_songs, meter,
+                                                                           key):  # fmt: skip
+    """(embedding without the key, the default: the test above.) Counters are a fixed table,
+    never learned."""
     songs = [s for s in slice_songs[0] if s.time][:10]
-    trained = training.train(SONG_RNN, TINY.replace(epochs=1, meter=meter), songs, seed=3)
+    spec = TINY.replace(epochs=1, meter=meter, key=key, transpose=(-1, 1))
+    trained = training.train(SONG_RNN, spec, songs, seed=3)
     assert_numpy_equals_keras(trained, songs[:3])
     if meter == "counters":
         table = trained.model.weights[5]
@@ -147,12 +154,23 @@ def test_two_replicas_give_the_weights_of_one(essen_slice):
     assert difference < 1e-5 and largest > 0.1
 
 
-def test_compose_a_whole_tune_without_a_seed_and_without_tensorflow(cli, essen_slice, tmp_path):
-    result = cli("train", essen_slice, "--units", "16", "--embedding", "8", "--epochs", "1",
-                 "--transpose", "0", "-o", "m")  # fmt: skip
+@pytest.fixture(scope="module")
+def trained_dir(essen_slice, tmp_path_factory) -> Path:
+    """A tiny song-rnn trained by `melodygen train` with its defaults otherwise."""
+    root = tmp_path_factory.mktemp("song-rnn")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(store.STATE_ENV, str(root / "state"))
+        result = invoke("train", essen_slice, "--units", "16", "--embedding", "8", "--epochs",
+                        "1", "--transpose", "0", "-o", root / "m")  # fmt: skip
     assert result.exit_code == 0, result.output
+    return root / "m"
+
+
+def test_compose_a_whole_tune_without_a_seed_and_without_tensorflow(cli, trained_dir, tmp_path):
+    shutil.copytree(trained_dir, tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "melodygen.json").read_text())
     assert meta["model"] == "song-rnn"  # the default from 20 songs on
+    assert meta["spec"]["meter"] == "embedding"  # told the meter, by default
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "melodygen", "compose", "--model", "m",
          "--random-seed", "1", "--length", "300"],
@@ -170,6 +188,58 @@ def test_compose_a_whole_tune_without_a_seed_and_without_tensorflow(cli, essen_s
     assert seed, drawn.stderr
     again = cli("compose", "--model", "m", "--length", "40", "--random-seed", seed[1])
     assert again.stdout == drawn.stdout and "random seed" not in again.stderr
+
+
+def test_compose_in_a_meter_the_model_knows_with_bar_lines(cli, trained_dir, tmp_path):
+    songs = store.load(trained_dir).meta.songs
+    known = {s.time or (4, 4) for s in songs}
+    refused = cli("compose", "--model", trained_dir, "--time", "7/8", "--random-seed", "1")
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
+    assert "--time: the model never saw 7/8: it knows" in refused.stderr
+    waltz = (3, 4) if (3, 4) in known else sorted(known)[0]
+    asked = cli("compose", "--model", trained_dir, "--time", f"{waltz[0]}/{waltz[1]}", "-n", "3",
+                "--random-seed", "1", "--length", "30", "-o", "w/t.mid", "--txt")  # fmt: skip
+    assert asked.exit_code == 0, asked.output
+    bar = Fraction(4 * waltz[0], waltz[1])
+    for k, line in enumerate(asked.stdout.splitlines(), start=1):
+        song = parse_song((tmp_path / f"w/t-{k}.txt").read_text())
+        assert song.time == waltz and song.tokens == tokens(line)
+        signature = pretty_midi.PrettyMIDI(str(tmp_path / f"w/t-{k}.mid")).time_signature_changes
+        assert (signature[0].numerator, signature[0].denominator) == waltz
+        beats, bars, ends = Fraction(0), [], []  # where each | stands, where each note ends
+        for word in line.split():
+            if word == "|":
+                bars.append(beats)
+            else:
+                beats += parse_token(word).length
+                ends.append(beats)
+        assert bars == [end for end in ends[:-1] if end % bar == 0]  # at every bar line
+    many = cli("compose", "--model", trained_dir, "-n", "8", "--random-seed", "2", "--length",
+               "20", "-o", "d/t.mid")  # fmt: skip
+    few = cli("compose", "--model", trained_dir, "-n", "3", "--random-seed", "2", "--length",
+              "20", "-o", "e/t.mid")  # fmt: skip
+    assert many.stdout.splitlines()[:3] == few.stdout.splitlines()  # tune k: its own meter
+    drawn = []
+    for k in range(1, 9):
+        signature = pretty_midi.PrettyMIDI(str(tmp_path / f"d/t-{k}.mid")).time_signature_changes
+        drawn.append((signature[0].numerator, signature[0].denominator))
+    assert set(drawn) <= known and len(set(drawn)) > 1  # drawn from the training songs' meters
+
+
+def test_a_model_told_the_key_composes_in_the_key_asked_for(cli, essen_slice, tmp_path):
+    result = cli("train", essen_slice, "--units", "16", "--embedding", "8", "--epochs", "2",
+                 "--key", "-o", "k")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "k" / "melodygen.json").read_text())["spec"]["key"] is True
+    args = ("compose", "--model", "k", "-n", "3", "--random-seed", "4", "--length", "25")
+    plain, asked = cli(*args), cli(*args, "--key", "F#m", "-o", "f/t.mid")
+    assert plain.exit_code == asked.exit_code == 0, asked.output
+    assert plain.stdout != asked.stdout  # told, not moved: other tunes
+    for k in (1, 2, 3):
+        keys = [m.key for m in mido.MidiFile(tmp_path / f"f/t-{k}.mid").tracks[0]
+                if m.type == "key_signature"]  # fmt: skip
+        assert keys == ["F#m"]
+    assert asked.stderr.count("in F# minor") == 3
 
 
 def test_training_gives_the_weights_an_earlier_release_gave(slice_songs):

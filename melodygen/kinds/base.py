@@ -241,10 +241,11 @@ class Kind:
         window; 0 for a model that predicts from the song's start)."""
         return 0
 
-    def told_meter(self, spec: Spec) -> bool:
-        """Whether its predictions follow the meter its predictor is told (Predictor.reset):
-        compose then draws each tune's meter, and refuses one it never saw."""
-        return False
+    def told(self, spec: Spec) -> frozenset[str]:
+        """What of each song's start (encoding.Start, Predictor.reset) its predictions follow:
+        "meter", "key". compose draws each tune's meter and key the model follows, and
+        refuses a meter it never saw."""
+        return frozenset()
 
     def too_short(self, song: Song, spec: Spec) -> str | None:
         """Why the song is too short to train on, or None."""

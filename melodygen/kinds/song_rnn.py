@@ -23,7 +23,7 @@ from melodygen.kinds import base
 from melodygen.kinds.base import Kind, Model, Spec, check_shapes, setting
 from melodygen.kinds.layers import log_softmax, lstm_steps
 from melodygen.notation import DENOMINATORS, LENGTH_CLASSES, MAX_NUMERATOR, Song
-from melodygen.theory import bar_positions
+from melodygen.theory import bar_positions, tonic_of
 from melodygen.training import EpochLoop, Run, Trained, setup_tensorflow, strategy_for
 
 METER_ENCODINGS = ("none", "embedding", "counters", "downbeat")  # SongSpec.meter's choices
@@ -65,6 +65,13 @@ class SongSpec(Spec):
         choices=METER_ENCODINGS,
         before="none",
     )
+    key: bool = setting(
+        False,
+        "told the song's key (its key: header, else the key its notes suggest, moved with the "
+        "song when it is transposed; in a quarter of the songs each epoch, not told), so "
+        "that it composes in the key asked for",
+        panel="model",
+    )
 
 
 # What a song-rnn reads about a token: a pitch id (a MIDI pitch, or one of the ids below) and a
@@ -82,6 +89,8 @@ REPEAT_WIDTH = 8  # the width of a repeat length's embedding
 METER_WIDTH = 4  # the width of the embeddings of a meter's numerator and of its denominator
 # Where in its bar a token starts, as each encoding tells it: rows and width of its table
 PLACES = {"embedding": (POSITIONS, 16), "counters": (POSITIONS, 6), "downbeat": (2, 4)}
+KEY_IDS, KEY_WIDTH = 25, 8  # a key's tonic + 12 for minor; 24: not told
+KEY_DROPPED = 0.25  # the share of songs a model told the key is not told it, each epoch
 
 
 def factored_inputs(vocab: Vocabulary) -> np.ndarray:
@@ -161,17 +170,32 @@ def counters() -> np.ndarray:
     return (2.0 * bits - 1).astype(np.float32)
 
 
-def meter_inputs(starts: Sequence[Start], at: np.ndarray, encoding: str) -> np.ndarray:
-    """Ids (rows, steps, 3) of each row's meter (its numerator, its denominator's place in
-    DENOMINATORS) and of where in the bar the token to predict starts, at times ``at`` (rows,
-    steps) in quarter notes from the song's start."""
-    bar = np.array([[s.bar] for s in starts])
-    phase = np.array([[s.phase] for s in starts])
-    places = bar_positions(at, bar, phase, POSITIONS)
-    if encoding == "downbeat":
-        places = (places != 0).astype(np.int64)  # 0: the token starts a bar
-    meters = np.array([[s.meter[0], DENOMINATORS.index(s.meter[1])] for s in starts])
-    return np.concatenate([np.broadcast_to(meters[:, None], (*at.shape, 2)), places[..., None]], -1)
+def start_inputs(starts: Sequence[Start], at: np.ndarray, spec: SongSpec) -> np.ndarray:
+    """Ids (rows, steps, columns) of what the model is told of each row's start: its meter
+    (the numerator, the denominator's place in DENOMINATORS) and where in the bar the token to
+    predict starts, at times ``at`` (rows, steps) in quarter notes from the song's start; its
+    key (key_id)."""
+    columns = []
+    if spec.meter != "none":
+        bar = np.array([[s.bar] for s in starts])
+        phase = np.array([[s.phase] for s in starts])
+        places = bar_positions(at, bar, phase, POSITIONS)
+        if spec.meter == "downbeat":
+            places = (places != 0).astype(np.int64)  # 0: the token starts a bar
+        meters = np.array([[s.meter[0], DENOMINATORS.index(s.meter[1])] for s in starts])
+        columns += [np.broadcast_to(meters[:, None], (*at.shape, 2)), places[..., None]]
+    if spec.key:
+        keys = np.array([key_id(s.key) for s in starts])
+        columns.append(np.broadcast_to(keys[:, None, None], (*at.shape, 1)))
+    return np.concatenate(columns, -1) if columns else np.zeros((*at.shape, 0), np.int64)
+
+
+def key_id(key: str | None, semitones: int = 0) -> int:
+    """A key's id, moved by ``semitones``: its tonic, + 12 for a minor key; KEY_IDS - 1 for
+    none."""
+    if key is None:
+        return KEY_IDS - 1
+    return (tonic_of(key) + semitones) % 12 + 12 * key[0].islower()
 
 
 def _embedding_widths(spec: SongSpec) -> tuple[int, int]:
@@ -208,10 +232,9 @@ class SongPredictor:
         self.beats = np.array([n.beats for n in vocab.notes] + [0.0] * len(vocab.specials))
         w = [np.asarray(a, np.float32) for a in weights]
         self.pitch_embedding, self.length_embedding, self.repeat_embedding = w[:3]
-        self.meter_embeddings = (
-            w[3:6] if spec.meter != "none" else []
-        )  # numerator, denominator, place
-        first, n = 3 + len(self.meter_embeddings), self.cell.arrays
+        told = len(kind.start_shapes(spec))  # meter numerator, denominator, place; key
+        self.start_embeddings = w[3 : 3 + told]
+        first, n = 3 + told, self.cell.arrays
         self.layers = [w[first + n * i : first + n * (i + 1)] for i in range(spec.layers)]
         self.dense, self.dense_bias = w[-2], w[-1]
 
@@ -237,9 +260,9 @@ class SongPredictor:
             self.length_embedding[ids[:, 3]],
             self.repeat_embedding[ids[:, 4]],
         ]
-        if self.meter_embeddings:
-            meter = meter_inputs(self.starts, self.time[:, None], self.spec.meter)[:, 0]
-            parts += [table[meter[:, i]] for i, table in enumerate(self.meter_embeddings)]
+        if self.start_embeddings:
+            told = start_inputs(self.starts, self.time[:, None], self.spec)[:, 0]
+            parts += [table[told[:, i]] for i, table in enumerate(self.start_embeddings)]
         x = np.concatenate(parts, 1)
         for i, weights in enumerate(self.layers):
             x, self.state[i] = self.cell.step(x, self.state[i], weights)
@@ -270,25 +293,28 @@ class SongRNN(Kind):
             (length_ids, length),
             (REPEAT_CAP + 1, REPEAT_WIDTH),
         ]
-        shapes += self._meter_shapes(spec)
+        shapes += self.start_shapes(spec)
         width, u = sum(s[1] for s in shapes[:2]) * 2 + sum(s[1] for s in shapes[2:]), spec.units
         for _ in range(spec.layers):
             shapes += self.cell.shapes(width, u)
             width = u
         return [*shapes, (u, vocab_size), (vocab_size,)]
 
-    def told_meter(self, spec):
-        return spec.meter != "none"
+    def told(self, spec):
+        return frozenset(["meter"] * (spec.meter != "none") + ["key"] * spec.key)
 
     def columns(self, spec: SongSpec) -> int:
-        """Input ids per step: song_inputs' 5, then meter_inputs' 3 for a model told the meter."""
-        return 5 + 3 * (spec.meter != "none")
+        """Input ids per step: song_inputs' 5, then start_inputs'."""
+        return 5 + len(self.start_shapes(spec))
 
-    def _meter_shapes(self, spec: SongSpec) -> list[tuple[int, int]]:
-        if spec.meter == "none":
-            return []
-        return [(MAX_NUMERATOR + 1, METER_WIDTH), (len(DENOMINATORS), METER_WIDTH),
-                PLACES[spec.meter]]  # fmt: skip
+    def start_shapes(self, spec: SongSpec) -> list[tuple[int, int]]:
+        """The tables of what it is told of a song's start: the meter's numerator, its
+        denominator and the place in the bar; the key."""
+        shapes = []
+        if spec.meter != "none":
+            shapes += [(MAX_NUMERATOR + 1, METER_WIDTH), (len(DENOMINATORS), METER_WIDTH),
+                       PLACES[spec.meter]]  # fmt: skip
+        return shapes + [(KEY_IDS, KEY_WIDTH)] * spec.key
 
     def check_weights(self, weights, spec, vocab_size):
         """A model trained before ties and triplets has PLAIN_LENGTH_IDS rows of lengths; its
@@ -311,10 +337,9 @@ class SongRNN(Kind):
         repeat = keras.layers.Embedding(REPEAT_CAP + 1, REPEAT_WIDTH, name="repeat_embedding")
         parts = [pitch(ids[..., 0]), length(ids[..., 1]), pitch(ids[..., 2]), length(ids[..., 3]),
                  repeat(ids[..., 4])]  # fmt: skip
-        names = ("numerator_embedding", "denominator_embedding", "place_embedding")
-        for i, (name, (rows, width)) in enumerate(
-            zip(names, self._meter_shapes(spec), strict=False)
-        ):
+        names = ["numerator_embedding", "denominator_embedding", "place_embedding"]
+        names = names * (spec.meter != "none") + ["key_embedding"] * spec.key
+        for i, (name, (rows, width)) in enumerate(zip(names, self.start_shapes(spec), strict=True)):
             fixed = name == "place_embedding" and spec.meter == "counters"  # not learned
             initializer = keras.initializers.Constant(counters()) if fixed else "uniform"
             layer = keras.layers.Embedding(rows, width, embeddings_initializer=initializer,
@@ -343,11 +368,11 @@ class SongRNN(Kind):
 
     def fit(self, songs: Sequence[Song], spec: SongSpec, run: Run) -> Trained:
         vocab, variants = song_vocabulary(songs, self.specials, spec.transpose)
-        starts = [Start.of(song) for song in songs]
+        starts = [Start.of(song, estimate=spec.key) for song in songs]
         strategy = strategy_for(spec.devices, "devices")
         _, keras = setup_tensorflow(single_thread=False)
         keras.utils.set_random_seed(run.seed)
-        data = song_data(variants, vocab, starts, spec.meter)
+        data = song_data(variants, vocab, starts, spec)
         trainer = SongTrainer(self, spec, run.seed, data, len(vocab), strategy)
 
         model_of = functools.partial(Model.of, self, spec, vocab)
@@ -404,12 +429,13 @@ def repeats(songs: Sequence[Sequence[int]]) -> list[tuple[np.ndarray, np.ndarray
 
 
 def song_data(
-    variants, vocab: Vocabulary, starts: Sequence[Start] = (), meter: str = "none"
+    variants, vocab: Vocabulary, starts: Sequence[Start] = (), spec: SongSpec | None = None
 ) -> SongData:
     """The songs' input ids and targets under each transposition. A transposition renames
     tokens one to one, so where a song repeats itself is found once, on its own key, and
     keeps its rhythm, so where its tokens fall in the bar (for a model told the meter, each
-    song's ``starts``) is found once too."""
+    song's ``starts``) is found once too; its key moves with it."""
+    spec = spec or SongSpec(meter="none")
     table = factored_inputs(vocab)
     indices = [
         [np.array(vocab.encode(n.token for n in notes)) for notes in song] for song in variants
@@ -417,29 +443,36 @@ def song_data(
     found = repeats([song[0] for song in indices])
     inputs, targets = [], []
     for k, (song, (at, length)) in enumerate(zip(indices, found, strict=True)):
-        extra = []
-        if meter != "none":
+        told = np.zeros((len(song[0]) + 1, 0), np.int64)
+        if spec.meter != "none" or spec.key:
             begins, ends = times(variants[k][0])
             predicted = np.concatenate([begins, ends[-1:]])  # each token's start, then <end>'s
-            extra = [meter_inputs([starts[k]], predicted[None], meter)[0]]
+            told = start_inputs([starts[k]], predicted[None], spec)[0]
+        first = next((n.midi_pitch for n in variants[k][0] if not n.is_rest), 0)
         inputs.append([])
-        for i in song:
+        for i, notes in zip(song, variants[k], strict=True):
             previous = np.concatenate([[len(vocab)], i])  # <start> first
             follow = np.where(at >= 0, i[np.maximum(at, 0)], -1)
-            ids = np.concatenate([song_inputs(table, previous, follow, length), *extra], -1)
+            moved = told.copy()
+            if spec.key:  # the key moves with the song: by its first pitch's move
+                shift = next((n.midi_pitch for n in notes if not n.is_rest), 0) - first
+                moved[:, -1] = key_id(starts[k].key, shift)
+            ids = np.concatenate([song_inputs(table, previous, follow, length), moved], -1)
             inputs[-1].append(ids.astype(np.int32))
         targets.append([np.concatenate([i, [vocab.end]]) for i in song])
     return SongData(inputs, targets, np.array([len(t[0]) for t in targets]))
 
 
-def song_batches(seed: int, epoch: int, data: SongData, batch: int):
+def song_batches(seed: int, epoch: int, data: SongData, batch: int, key: bool = False):
     """One epoch's batches: songs of similar lengths together (little padding), each in one of
-    its transpositions, the batches in a shuffled order; all fixed by (seed, epoch)."""
+    its transpositions, the batches in a shuffled order; all fixed by (seed, epoch). With
+    ``key`` (its last column: the key), KEY_DROPPED of the songs are not told their key."""
     rng = np.random.default_rng((seed, epoch))
     order = np.lexsort((rng.random(len(data.lengths)), data.lengths))
     batches = [order[i : i + batch] for i in range(0, len(order), batch)]
     rng.shuffle(batches)
     choice = [int(rng.integers(len(v))) for v in data.inputs]
+    untold = rng.random(len(data.lengths)) < KEY_DROPPED if key else np.zeros(len(choice), bool)
     for songs in batches:
         width = int(data.lengths[songs].max())
         x = np.zeros((len(songs), width, data.inputs[0][0].shape[1]), np.int32)
@@ -448,6 +481,8 @@ def song_batches(seed: int, epoch: int, data: SongData, batch: int):
         for row, song in enumerate(songs):
             n = data.lengths[song]
             x[row, :n] = data.inputs[song][choice[song]]
+            if untold[song]:
+                x[row, :n, -1] = KEY_IDS - 1
             y[row, :n] = data.targets[song][choice[song]]
             mask[row, :n] = 1
         yield x, y, mask
@@ -519,7 +554,7 @@ class SongTrainer(EpochLoop):
         tf, spec = self.tf, self.spec
         self.optimizer.learning_rate.assign(spec.learning_rate * spec.decay**first)
         total, right, tokens = 0.0, 0.0, 0.0
-        for x, y, mask in song_batches(self.seed, first, self.data, spec.batch):
+        for x, y, mask in song_batches(self.seed, first, self.data, spec.batch, spec.key):
             states = [tf.zeros((len(x), spec.units))] * self.states
             for t in range(0, x.shape[1], spec.chunk):
                 part = slice(t, t + spec.chunk)

@@ -1,0 +1,155 @@
+"""Song-rnns told the meter, each way (--meter), and the rhythm of what they compose.
+
+Choosing (the default): the shared corpus's training songs (the default split holds out a
+tenth) are split again, a song going to the inner held-out part when the CRC-32 of its file name
+is 0 mod 9, and a song-rnn with its default settings but --meter is trained on the rest for each
+encoding. For each: the inner held-out measures (bits per token, pitch bits per note, duration
+bits per token), and the rhythm of 100 tunes it composes (random seed 11) beside the training
+songs': notes crossing a bar line, tunes lasting whole bars, the onsets' distance. The held-out
+songs of the default split are never read.
+
+    python benchmarks/meter.py                          # none, embedding, counters, downbeat
+    python benchmarks/meter.py --meters embedding none  # some of them
+    python benchmarks/meter.py --final embedding        # the shared split, once, and its tunes
+    python benchmarks/meter.py --model DIR              # only the rhythm of DIR's tunes
+
+With --final, the chosen encoding is trained on all the training songs and measured once on the
+held-out songs; its tunes are composed with defaults (100), and with --time 3/4 and --time 6/8
+(50 each), beside the training songs of that meter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from melodygen import corpus, evaluation, generation, store, tasks
+from melodygen.encoding import meter_of
+from melodygen.kinds.song_rnn import SONG_RNN
+
+ESSEN = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "essen.tar.gz"
+INNER = 1 / 9  # the inner split's share: CRC-32 of the file name 0 mod 9
+
+
+def heard(label: str):
+    def on_epochs(history) -> None:
+        if history.valid_loss:
+            print(f"  {label} epoch {history.epochs_run}: held-out loss "
+                  f"{history.valid_loss[-1]:.4f} at {history.seconds:.0f} s",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    return on_epochs
+
+
+def train(songs: Path, meter: str, out: Path, inner: bool, epochs: int | None):
+    """A song-rnn on the training songs (``inner``: on the inner split of them)."""
+    spec = SONG_RNN.spec.replace(meter=meter, **({"epochs": epochs} if epochs else {}))
+    read = corpus.read([songs])
+    train_songs, held = corpus.split(read.songs, corpus.DEFAULT_VALID)
+    if inner:
+        train_songs, held = corpus.split(train_songs, INNER)
+    work = out.parent / f"{out.name}-songs"
+    work.mkdir(parents=True, exist_ok=True)
+    for song in train_songs + held:
+        shutil.copy(song.source, work)
+    # the held-out share that holds out exactly these songs: the same CRC rule
+    request = tasks.TrainRequest((work,), SONG_RNN, spec, valid=INNER if inner else None, out=out)
+    start = time.perf_counter()
+    trained = tasks.train(request, on_epochs=lambda _: heard(meter))
+    shutil.rmtree(work)
+    return trained.report, time.perf_counter() - start
+
+
+def tunes(model: Path, count: int, asked: str | None = None) -> list:
+    composition = tasks.compose(model, count=count, sampling=generation.Sampling(None),
+                                random_seed=11, header={"time": asked})  # fmt: skip
+    return [t.song for t in composition.tunes]
+
+
+def rhythm_row(label: str, songs, reference: evaluation.Rhythm) -> str:
+    r = evaluation.rhythm(songs)
+    return (f"| {label} | {r.tunes} | {r.crossing_share:.2%} | {r.whole_share:.1%} | "
+            f"{r.onset_distance(reference):.3f} |")  # fmt: skip
+
+
+def rhythm_table(model: Path, meters: list[str | None], counts: list[int]) -> None:
+    training = list(store.load(model).meta.songs)
+    print("| tunes | n | notes crossing a bar line | tunes lasting whole bars | "
+          "onsets' distance from the training songs' |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- |")
+    everything = evaluation.rhythm(training)
+    for asked, count in zip(meters, counts, strict=True):
+        if asked is None:
+            reference, songs = everything, training
+        else:
+            meter = tuple(map(int, asked.split("/")))
+            songs = [s for s in training if meter_of(s) == meter]
+            reference = evaluation.rhythm(songs)
+        print(rhythm_row(f"training songs{'' if asked is None else ' in ' + asked}", songs,
+                         everything), flush=True)  # fmt: skip
+        composed = tunes(model, count, asked)
+        label = "composed, defaults" if asked is None else f"composed, --time {asked}"
+        print(rhythm_row(label, composed, reference), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, help="a directory of songs (default: unpack Essen)")
+    parser.add_argument("--meters", nargs="+", default=["none", "embedding", "counters",
+                                                         "downbeat"])  # fmt: skip
+    parser.add_argument("--final", help="train this encoding on the shared split, once")
+    parser.add_argument("--model", type=Path, help="only compose with this model directory")
+    parser.add_argument("--epochs", type=int, help="at most (default: the song-rnn's)")
+    parser.add_argument("--keep", type=Path, help="keep the model directories here")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="melodygen-meter-"))
+    os.environ[store.STATE_ENV] = str(work / "state")  # leave the user's latest model alone
+    keep = args.keep or work
+    try:
+        if args.model:
+            rhythm_table(args.model, [None, "3/4", "6/8"], [100, 50, 50])
+            return
+        songs = args.corpus
+        if songs is None:
+            with tarfile.open(ESSEN) as tar:
+                tar.extractall(work, filter="data")
+            songs = work / "essen"
+        if args.final:
+            out = keep / f"final-{args.final}"
+            report, seconds = train(songs, args.final, out, False, args.epochs)
+            v = report.validation
+            print(f"--meter {args.final} on the shared split: {report.epochs_run} epochs "
+                  f"(best {report.best_epoch}), {seconds:.0f} s; held-out bits/token "
+                  f"{v.bits_per_token:.3f}, pitch bits/note {v.pitch_bits_per_note:.3f}, "
+                  f"duration bits/token {v.duration_bits_per_token:.3f}")  # fmt: skip
+            rhythm_table(out, [None, "3/4", "6/8"], [100, 50, 50])
+            return
+        print(
+            "| --meter | epochs (best) | s | inner held-out bits/token | pitch bits/note | "
+            "duration bits/token | composed: crossing | whole bars | onsets' distance |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for meter in args.meters:
+            out = keep / f"inner-{meter}"
+            report, seconds = train(songs, meter, out, True, args.epochs)
+            v = report.validation
+            training = list(store.load(out).meta.songs)
+            composed = evaluation.rhythm(tunes(out, 100))
+            print(f"| {meter} | {report.epochs_run} ({report.best_epoch}) | {seconds:.0f} | "
+                  f"{v.bits_per_token:.3f} | {v.pitch_bits_per_note:.3f} | "
+                  f"{v.duration_bits_per_token:.3f} | {composed.crossing_share:.2%} | "
+                  f"{composed.whole_share:.1%} | "
+                  f"{composed.onset_distance(evaluation.rhythm(training)):.3f} |",
+                  flush=True)  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
