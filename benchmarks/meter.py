@@ -15,7 +15,13 @@ songs of the default split are never read.
 
 With --final, the chosen encoding is trained on all the training songs and measured once on the
 held-out songs; its tunes are composed with defaults (100), and with --time 3/4 and --time 6/8
-(50 each), beside the training songs of that meter.
+(50 each), beside the training songs of that meter. --key trains the models told the key too.
+
+    python benchmarks/meter.py --keys DIR...            # compose --key D, Em, Bb: 50 tunes each
+
+--keys gives, for each model, the share of composed notes in the key's scale (a model told the
+key composes in it; another's tunes are moved into it), beside the training songs' own: the
+share of their notes in the scale of the key each suggests, all of them and those in that key.
 """
 
 from __future__ import annotations
@@ -29,9 +35,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from melodygen import corpus, evaluation, generation, store, tasks
-from melodygen.encoding import meter_of
+from melodygen.encoding import Start, meter_of
 from melodygen.kinds.song_rnn import SONG_RNN
+from melodygen.theory import parse_key
 
 ESSEN = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "essen.tar.gz"
 INNER = 1 / 9  # the inner split's share: CRC-32 of the file name 0 mod 9
@@ -47,9 +56,9 @@ def heard(label: str):
     return on_epochs
 
 
-def train(songs: Path, meter: str, out: Path, inner: bool, epochs: int | None):
+def train(songs: Path, meter: str, out: Path, inner: bool, epochs: int | None, key: bool):
     """A song-rnn on the training songs (``inner``: on the inner split of them)."""
-    spec = SONG_RNN.spec.replace(meter=meter, **({"epochs": epochs} if epochs else {}))
+    spec = SONG_RNN.spec.replace(meter=meter, key=key, **({"epochs": epochs} if epochs else {}))
     read = corpus.read([songs])
     train_songs, held = corpus.split(read.songs, corpus.DEFAULT_VALID)
     if inner:
@@ -66,10 +75,29 @@ def train(songs: Path, meter: str, out: Path, inner: bool, epochs: int | None):
     return trained.report, time.perf_counter() - start
 
 
-def tunes(model: Path, count: int, asked: str | None = None) -> list:
+def tunes(model: Path, count: int, asked: str | None = None, key: str | None = None) -> list:
     composition = tasks.compose(model, count=count, sampling=generation.Sampling(None),
-                                random_seed=11, header={"time": asked})  # fmt: skip
+                                random_seed=11, header={"time": asked}, key=key)  # fmt: skip
     return [t.song for t in composition.tunes]
+
+
+def key_table(models: list[Path]) -> None:
+    """compose --key D, Em, Bb (50 tunes each): the share of notes in the key's scale."""
+    training = list(store.load(models[0]).meta.songs)
+    keys = [Start.of(song, estimate=True).key for song in training]
+    own = [evaluation.in_key(s.notes, k) for s, k in zip(training, keys, strict=True)]
+    print("| model | told the key | --key | in the key's scale | training songs in their "
+          "own key's | training songs in that key: in its scale |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- |")
+    for model in models:
+        told = "key" in store.load(model).model.kind.told(store.load(model).model.spec)
+        for asked in ("D", "Em", "Bb"):
+            key = parse_key(asked)
+            notes = [n for song in tunes(model, 50, key=asked) for n in song.notes]
+            mine = [o for o, k in zip(own, keys, strict=True) if k == key]
+            print(f"| {model.name} | {'yes' if told else 'no: moved'} | {asked} | "
+                  f"{evaluation.in_key(notes, key):.1%} | {np.mean(own):.1%} | "
+                  f"{np.mean(mine):.1%} ({len(mine)} songs) |", flush=True)  # fmt: skip
 
 
 def rhythm_row(label: str, songs, reference: evaluation.Rhythm) -> str:
@@ -107,6 +135,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="only compose with this model directory")
     parser.add_argument("--epochs", type=int, help="at most (default: the song-rnn's)")
     parser.add_argument("--keep", type=Path, help="keep the model directories here")
+    parser.add_argument("--key", action="store_true", help="train models told the key too")
+    parser.add_argument("--keys", type=Path, nargs="+", help="only compose --key with these")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="melodygen-meter-"))
     os.environ[store.STATE_ENV] = str(work / "state")  # leave the user's latest model alone
@@ -115,14 +145,17 @@ def main() -> None:
         if args.model:
             rhythm_table(args.model, [None, "3/4", "6/8"], [100, 50, 50])
             return
+        if args.keys:
+            key_table(args.keys)
+            return
         songs = args.corpus
         if songs is None:
             with tarfile.open(ESSEN) as tar:
                 tar.extractall(work, filter="data")
             songs = work / "essen"
         if args.final:
-            out = keep / f"final-{args.final}"
-            report, seconds = train(songs, args.final, out, False, args.epochs)
+            out = keep / f"final-{args.final}{'-key' * args.key}"
+            report, seconds = train(songs, args.final, out, False, args.epochs, args.key)
             v = report.validation
             print(f"--meter {args.final} on the shared split: {report.epochs_run} epochs "
                   f"(best {report.best_epoch}), {seconds:.0f} s; held-out bits/token "
@@ -136,12 +169,13 @@ def main() -> None:
         )
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for meter in args.meters:
-            out = keep / f"inner-{meter}"
-            report, seconds = train(songs, meter, out, True, args.epochs)
+            out = keep / f"inner-{meter}{'-key' * args.key}"
+            report, seconds = train(songs, meter, out, True, args.epochs, args.key)
             v = report.validation
             training = list(store.load(out).meta.songs)
             composed = evaluation.rhythm(tunes(out, 100))
-            print(f"| {meter} | {report.epochs_run} ({report.best_epoch}) | {seconds:.0f} | "
+            label = meter + " + key" * args.key
+            print(f"| {label} | {report.epochs_run} ({report.best_epoch}) | {seconds:.0f} | "
                   f"{v.bits_per_token:.3f} | {v.pitch_bits_per_note:.3f} | "
                   f"{v.duration_bits_per_token:.3f} | {composed.crossing_share:.2%} | "
                   f"{composed.whole_share:.1%} | "
