@@ -2,7 +2,9 @@
 folk-rnn). From a <start> token it reads each token as learned pitch and length embeddings,
 through stacked LSTMs with dropout, to a softmax over the vocabulary; it predicts every next
 token and the song's end. Beside each token it reads where the song last repeated itself
-(Repeats), as Magenta's Lookback RNN reads the bars before: folk tunes repeat their phrases.
+(Repeats), as Magenta's Lookback RNN reads the bars before: folk tunes repeat their phrases;
+and what it is told of the song's start (start_inputs): its meter and where in the bar the
+token it predicts starts, so that its tunes keep time, and with ``key`` the song's key.
 
 It trains on batches of whole songs of similar lengths, each in a random key per epoch, read
 in chunks (truncated back-propagation) under a tf.distribute strategy, until the held-out loss
