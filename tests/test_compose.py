@@ -16,10 +16,10 @@ import pretty_midi
 import pytest
 
 from conftest import FIXTURES, NABIYA, invoke, numpy_model, saved_weights, tokens
-from melodygen import store
+from melodygen import generation, store
 from melodygen.generation import CopyIndex, Limits, Sampling, beam_search, choose, sample
 from melodygen.midi import PPQ
-from melodygen.notation import parse_token
+from melodygen.notation import parse_song, parse_token
 
 
 @pytest.fixture
@@ -385,3 +385,16 @@ def test_key_moves_a_tune_of_a_model_not_told_the_key_into_it(cli, ngram_model, 
                 if m.type == "key_signature"]  # fmt: skip
         assert keys == ["Bb"]
     assert asked.stderr.count("in Bb major") == 4
+
+
+@pytest.mark.parametrize(
+    ("tune", "key", "moved"),
+    [
+        ("c4 d4 e4 f4 g2 e4 c4", "G", "G4 A4 B4 c4 d2 B4 G4"),  # down a fourth, not up a fifth
+        ("a4 c'4 e'4 d'4 c'4 b4 a2", "e", "e4 g4 b4 a4 g4 f#4 e2"),  # A minor to E minor
+        ("c4 d4 e4 f4 g2 e4 c4", "e", "G4 A4 B4 c4 d2 B4 G4"),  # C major to E minor's relative
+    ],
+)
+def test_a_tune_moves_into_a_key_by_the_fewest_semitones(tune, key, moved):
+    notes = generation.to_key(parse_song(tune).notes, key)
+    assert " ".join(n.token for n in notes) == moved

@@ -21,7 +21,7 @@ from melodygen.notation import (
     parse_token,
     read_song,
 )
-from melodygen.theory import KEYS, LETTERS, key_for_people, key_on
+from melodygen.theory import KEYS, LETTERS, key_for_people, key_on, parse_key, scale_of
 
 # token -> (MIDI pitch or None for a rest, length in beats)
 TOKENS = {
@@ -258,3 +258,23 @@ def test_keys_are_named_with_the_fewest_accidentals_then_flats():
     ]  # fmt: skip
     assert all(key_on(t, m) in KEYS for t in range(12) for m in (False, True))
     assert [key_for_people(k) for k in ("D-", "f#", "C")] == ["Db major", "F# minor", "C major"]
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [("D", "D"), ("Em", "e"), ("F#m", "f#"), ("Bb", "B-"), ("G minor", "g"), ("Eb major", "E-"),
+     ("e-", "e-"), ("f#", "f#"), ("C", "C"), ("c#m", "c#")],
+)  # fmt: skip
+def test_keys_as_people_and_the_notation_write_them(text, key):
+    assert parse_key(text) == key
+
+
+@pytest.mark.parametrize("text", ["H", "Gbm", "Fbm", "D dorian", "", "Cbb"])
+def test_a_key_that_is_none_is_one_clear_error(text):
+    with pytest.raises(ValueError, match="expected a key such as D, Bb, Em or F#m"):
+        parse_key(text)
+
+
+def test_a_keys_scale_major_or_minor_with_its_leading_tone():
+    assert sorted(scale_of("D")) == [1, 2, 4, 6, 7, 9, 11]  # D E F# G A B C#
+    assert sorted(scale_of("e")) == [0, 2, 3, 4, 6, 7, 9, 11]  # E F# G A B C D, and D#
