@@ -730,6 +730,14 @@ def compose(
     end: Annotated[
         bool, typer.Option("--end/--no-end", help="Stop where the model ends a tune.")
     ] = True,
+    in_bars: Annotated[
+        bool,
+        typer.Option(
+            "--in-bars/--across-bars",
+            help="Keep every note inside its bar and end tunes on a bar line (--across-bars: "
+            "sample what the model gives).",
+        ),
+    ] = False,
     temperature: Annotated[
         float | None,
         typer.Option(
@@ -780,7 +788,7 @@ def compose(
 ) -> None:
     """Compose tunes with a trained model (continuing a seed, if given): print the tokens,
     write MIDI with -o."""
-    limits = Limits(length=length, bars=bars, stop_at_end=end)
+    limits = Limits(length=length, bars=bars, stop_at_end=end, in_bars=in_bars)
     composition = tasks.compose(
         model,
         tasks.read_seed(seed, seed_file),

@@ -91,11 +91,14 @@ class Limits:
     """When a tune stops: after ``length`` tokens, at the ``bars``-th bar line after the seed
     (0: no such limit; no token may cross it), or at the model's <end> (if ``stop_at_end``).
     Without a ``length`` (None, see ``for_model``): 50 tokens, as the chapter composes; as many
-    as the bars hold with ``bars``; up to LONGEST for a model that ends tunes itself."""
+    as the bars hold with ``bars``; up to LONGEST for a model that ends tunes itself. With
+    ``in_bars``, no token sounds past the end of its bar and a tune ends only on a bar line (the
+    seed starts on one)."""
 
     length: int | None = None
     bars: int = 0
     stop_at_end: bool = True
+    in_bars: bool = False
 
     def for_model(self, model: Model) -> Limits:
         if self.length is not None:
@@ -129,20 +132,29 @@ class _Rows:
             self.log_probs = self.predictor.feed(np.full(len(starts), index))
         seed_beats = float(self.beats[list(seed)].sum())
         self.left = np.array([limits.beats_left(seed_beats, s.bar) for s in starts])
+        self.bar = np.array([s.bar for s in starts])
+        self.time = np.full(len(starts), seed_beats)  # quarter notes from the seed's start
 
     def allowed(self) -> np.ndarray:
         """Next-token log-probabilities with what may not come next at -inf."""
         log_probs = np.array(self.log_probs, np.float64)
         log_probs[:, self.never] = -np.inf
-        log_probs[self.beats[None, :] > self.left[:, None] + 1e-9] = -np.inf
+        left = self.left
+        if self.limits.in_bars:
+            within = np.mod(self.time + 1e-9, self.bar)  # how far into its bar
+            left = np.minimum(left, self.bar - within + 1e-9)
+            if self.model.vocab.end is not None:
+                log_probs[within > 2e-9, self.model.vocab.end] = -np.inf
+        log_probs[self.beats[None, :] > left[:, None] + 1e-9] = -np.inf
         return log_probs
 
     def feed(self, tokens: np.ndarray) -> None:
         self.left = self.left - self.beats[tokens]
+        self.time = self.time + self.beats[tokens]
         self.log_probs = self.predictor.feed(tokens)
 
     def select(self, rows: np.ndarray) -> None:
-        self.left = self.left[rows]
+        self.left, self.bar, self.time = self.left[rows], self.bar[rows], self.time[rows]
         self.predictor.select(rows)
 
 

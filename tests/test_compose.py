@@ -17,6 +17,7 @@ import pytest
 
 from conftest import FIXTURES, NABIYA, invoke, numpy_model, saved_weights, tokens
 from melodygen import generation, store
+from melodygen.evaluation import song_rhythm
 from melodygen.generation import CopyIndex, Limits, Sampling, beam_search, choose, sample
 from melodygen.midi import PPQ
 from melodygen.notation import parse_song, parse_token
@@ -398,3 +399,17 @@ def test_key_moves_a_tune_of_a_model_not_told_the_key_into_it(cli, ngram_model, 
 def test_a_tune_moves_into_a_key_by_the_fewest_semitones(tune, key, moved):
     notes = generation.to_key(parse_song(tune).notes, key)
     assert " ".join(n.token for n in notes) == moved
+
+
+def test_in_bars_keeps_every_note_inside_its_bar_and_ends_on_a_bar_line(cli, ngram_model):
+    result = cli(*compose_args(ngram_model, "-n", "10", "--in-bars", "--time", "3/4"))
+    assert result.exit_code == 0, result.output
+    for line in result.stdout.splitlines():
+        song = parse_song("time: 3/4\n" + line)
+        r = song_rhythm(song)
+        assert r.crossing == 0 and r.whole == 1, line
+        bars = [b for b in line.split("|")]
+        assert all(sum(parse_token(t).length for t in b.split()) == 3 for b in bars), line
+    free = cli(*compose_args(ngram_model, "-n", "10", "--time", "3/4"))
+    assert sum(song_rhythm(parse_song("time: 3/4\n" + line)).crossing
+               for line in free.stdout.splitlines()) > 0  # without it, some notes do  # fmt: skip
