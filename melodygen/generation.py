@@ -134,9 +134,16 @@ class _Rows:
         self.left = np.array([limits.beats_left(seed_beats, s.bar) for s in starts])
         self.bar = np.array([s.bar for s in starts])
         self.time = np.full(len(starts), seed_beats)  # quarter notes from the seed's start
+        self.closing = np.zeros(len(starts), bool)  # in_bars: to end where this bar ends
 
-    def allowed(self) -> np.ndarray:
-        """Next-token log-probabilities with what may not come next at -inf."""
+    @property
+    def inside(self) -> np.ndarray:
+        """Which tunes are inside a bar, not on a bar line."""
+        return np.mod(self.time + 1e-9, self.bar) > 2e-9
+
+    def allowed(self, end_inside: bool = False) -> np.ndarray:
+        """Next-token log-probabilities with what may not come next at -inf (with
+        ``end_inside``, <end> inside a bar too, which sampling turns into closing the bar)."""
         log_probs = np.array(self.log_probs, np.float64)
         log_probs[:, self.never] = -np.inf
         left = self.left
@@ -144,7 +151,8 @@ class _Rows:
             within = np.mod(self.time + 1e-9, self.bar)  # how far into its bar
             left = np.minimum(left, self.bar - within + 1e-9)
             if self.model.vocab.end is not None:
-                log_probs[within > 2e-9, self.model.vocab.end] = -np.inf
+                no_end = self.closing | (self.inside & (not end_inside))
+                log_probs[no_end, self.model.vocab.end] = -np.inf
         log_probs[self.beats[None, :] > left[:, None] + 1e-9] = -np.inf
         return log_probs
 
@@ -155,6 +163,7 @@ class _Rows:
 
     def select(self, rows: np.ndarray) -> None:
         self.left, self.bar, self.time = self.left[rows], self.bar[rows], self.time[rows]
+        self.closing = self.closing[rows]
         self.predictor.select(rows)
 
 
@@ -197,15 +206,24 @@ def _sample_block(model, seed, streams, sampling, limits, starts) -> list[list[i
     rows = _Rows(model, seed, limits, starts)
     tunes: list[list[int]] = [[] for _ in streams]
     done = np.zeros(len(streams), bool)
+    end = model.vocab.end
     for _ in range(limits.length):
-        allowed = rows.allowed()
+        allowed = rows.allowed(end_inside=True)
+        inside = rows.inside
         tokens = np.zeros(len(streams), np.int64)
         for r, rng in enumerate(streams):
             if done[r] or not np.isfinite(allowed[r]).any():
                 done[r] = True
                 continue
             token = choose(allowed[r], sampling, rng)
-            if token == model.vocab.end:
+            if token == end and limits.in_bars and inside[r]:  # end where this bar ends
+                rows.closing[r] = True
+                allowed[r, end] = -np.inf
+                if not np.isfinite(allowed[r]).any():
+                    done[r] = True
+                    continue
+                token = choose(allowed[r], sampling, rng)
+            if token == end:
                 done[r] = True
                 continue
             tunes[r].append(token)
@@ -213,7 +231,7 @@ def _sample_block(model, seed, streams, sampling, limits, starts) -> list[list[i
         if done.all():
             break
         rows.feed(tokens)
-        done |= rows.left <= 1e-9
+        done |= (rows.left <= 1e-9) | (rows.closing & ~rows.inside)
     return tunes
 
 
