@@ -731,13 +731,13 @@ def compose(
         bool, typer.Option("--end/--no-end", help="Stop where the model ends a tune.")
     ] = True,
     in_bars: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--in-bars/--across-bars",
-            help="Keep every note inside its bar and end tunes on a bar line (--across-bars: "
-            "sample what the model gives).",
+            help="Keep every note inside its bar and end tunes on a bar line, finishing the bar "
+            "(default for a model told the meter); --across-bars: what the model samples.",
         ),
-    ] = False,
+    ] = None,
     temperature: Annotated[
         float | None,
         typer.Option(

@@ -93,12 +93,13 @@ class Limits:
     Without a ``length`` (None, see ``for_model``): 50 tokens, as the chapter composes; as many
     as the bars hold with ``bars``; up to LONGEST for a model that ends tunes itself. With
     ``in_bars``, no token sounds past the end of its bar and a tune ends only on a bar line (the
-    seed starts on one)."""
+    seed starts on one): where a sampled tune would end inside a bar, it finishes the bar (None:
+    tasks.compose decides, for a model told the meter)."""
 
     length: int | None = None
     bars: int = 0
     stop_at_end: bool = True
-    in_bars: bool = False
+    in_bars: bool | None = False
 
     def for_model(self, model: Model) -> Limits:
         if self.length is not None:

@@ -443,6 +443,8 @@ def compose(
     meters = generation.tune_meters(training, count, random_seed, given.get("time"),
                                     "meter" in told)  # fmt: skip
     told_key = key if "key" in told else None
+    if limits.in_bars is None:  # a model told the meter keeps its tunes' notes in their bars
+        limits = dataclasses.replace(limits, in_bars="meter" in told)
     starts = [Start(meter or DEFAULT_METER, key=told_key) for meter in meters]  # on a bar line
     header = generation.Header(given.get("tempo"), None, given.get("program")).filled(training)
     indices = [model.vocab.index(note.token, parameter="seed") for note in seed]

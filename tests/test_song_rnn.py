@@ -20,6 +20,7 @@ import pytest
 from conftest import FIXTURES, assert_same_weights, invoke, saved_weights, tokens
 from melodygen import corpus, store, training
 from melodygen.encoding import Start, transpose
+from melodygen.evaluation import song_rhythm
 from melodygen.kinds import song_rnn
 from melodygen.kinds.song_rnn import PLAIN_LENGTH_IDS, SONG_RNN, Repeats
 from melodygen.notation import parse_song, parse_token
@@ -214,6 +215,14 @@ def test_compose_in_a_meter_the_model_knows_with_bar_lines(cli, trained_dir, tmp
                 beats += parse_token(word).length
                 ends.append(beats)
         assert bars == [end for end in ends[:-1] if end % bar == 0]  # at every bar line
+    kept = cli("compose", "--model", trained_dir, "-n", "4", "--random-seed", "3")
+    assert kept.exit_code == 0, kept.output
+    meters = re.findall(r"; (\d+/\d+), ", kept.stderr)  # each tune's line names its meter
+    for meter, line in zip(meters, kept.stdout.splitlines(), strict=True):
+        r = song_rhythm(parse_song(f"time: {meter}\n{line}"))
+        assert r.crossing == 0 and r.whole == 1, line  # the default: in its bars
+    free = cli("compose", "--model", trained_dir, "-n", "4", "--random-seed", "3", "--across-bars")
+    assert free.exit_code == 0 and free.stdout != kept.stdout
     many = cli("compose", "--model", trained_dir, "-n", "8", "--random-seed", "2", "--length",
                "20", "-o", "d/t.mid")  # fmt: skip
     few = cli("compose", "--model", trained_dir, "-n", "3", "--random-seed", "2", "--length",
