@@ -60,10 +60,9 @@ class SongSpec(Spec):
     )
     meter: str = setting(
         "embedding",
-        "how it is told the song's meter and where each token starts, in the bar and in bars "
-        "counted from the song's start: embedding (of the place, in 48ths of a bar), counters "
-        "(Magenta's binary counters of it), downbeat (whether the token starts a bar: what "
-        "folk-rnn's bar lines tell) or none",
+        "how it is told the song's meter and where in the bar each token starts: embedding (of "
+        "the place, in 48ths of a bar), counters (Magenta's binary counters of it), downbeat "
+        "(whether the token starts a bar: what folk-rnn's bar lines tell) or none",
         panel="model",
         choices=METER_ENCODINGS,
         before="none",
@@ -175,20 +174,18 @@ def counters() -> np.ndarray:
 
 def start_inputs(starts: Sequence[Start], at: np.ndarray, spec: SongSpec) -> np.ndarray:
     """Ids (rows, steps, columns) of what the model is told of each row's start: its meter
-    (the numerator, the denominator's place in DENOMINATORS) and where the token to predict
-    starts, at times ``at`` (rows, steps) in quarter notes from the song's start: its place in
-    the bar, and its place in bars counted from the song's first note (the same without a
-    pickup; the place where a song lasting whole bars ends is 0); its key (key_id)."""
+    (the numerator, the denominator's place in DENOMINATORS) and where in the bar the token to
+    predict starts, at times ``at`` (rows, steps) in quarter notes from the song's start; its
+    key (key_id)."""
     columns = []
     if spec.meter != "none":
         bar = np.array([[s.bar] for s in starts])
         phase = np.array([[s.phase] for s in starts])
-        places = [bar_positions(at, bar, phase, POSITIONS), bar_positions(at, bar, 0, POSITIONS)]
+        places = bar_positions(at, bar, phase, POSITIONS)
         if spec.meter == "downbeat":
-            places = [(p != 0).astype(np.int64) for p in places]  # 0: the token starts a bar
+            places = (places != 0).astype(np.int64)  # 0: the token starts a bar
         meters = np.array([[s.meter[0], DENOMINATORS.index(s.meter[1])] for s in starts])
-        columns += [np.broadcast_to(meters[:, None], (*at.shape, 2))]
-        columns += [p[..., None] for p in places]
+        columns += [np.broadcast_to(meters[:, None], (*at.shape, 2)), places[..., None]]
     if spec.key:
         keys = np.array([key_id(s.key) for s in starts])
         columns.append(np.broadcast_to(keys[:, None, None], (*at.shape, 1)))
@@ -237,7 +234,7 @@ class SongPredictor:
         self.beats = np.array([n.beats for n in vocab.notes] + [0.0] * len(vocab.specials))
         w = [np.asarray(a, np.float32) for a in weights]
         self.pitch_embedding, self.length_embedding, self.repeat_embedding = w[:3]
-        told = len(kind.start_shapes(spec))  # numerator, denominator, places; key
+        told = len(kind.start_shapes(spec))  # meter numerator, denominator, place; key
         self.start_embeddings = w[3 : 3 + told]
         first, n = 3 + told, self.cell.arrays
         self.layers = [w[first + n * i : first + n * (i + 1)] for i in range(spec.layers)]
@@ -313,12 +310,12 @@ class SongRNN(Kind):
         return 5 + len(self.start_shapes(spec))
 
     def start_shapes(self, spec: SongSpec) -> list[tuple[int, int]]:
-        """The tables of what it is told of a song's start (start_inputs): the meter's
-        numerator, its denominator, the place in the bar and counted from the start; the key."""
+        """The tables of what it is told of a song's start: the meter's numerator, its
+        denominator and the place in the bar; the key."""
         shapes = []
         if spec.meter != "none":
             shapes += [(MAX_NUMERATOR + 1, METER_WIDTH), (len(DENOMINATORS), METER_WIDTH),
-                       PLACES[spec.meter], PLACES[spec.meter]]  # fmt: skip
+                       PLACES[spec.meter]]  # fmt: skip
         return shapes + [(KEY_IDS, KEY_WIDTH)] * spec.key
 
     def check_weights(self, weights, spec, vocab_size):
@@ -342,15 +339,10 @@ class SongRNN(Kind):
         repeat = keras.layers.Embedding(REPEAT_CAP + 1, REPEAT_WIDTH, name="repeat_embedding")
         parts = [pitch(ids[..., 0]), length(ids[..., 1]), pitch(ids[..., 2]), length(ids[..., 3]),
                  repeat(ids[..., 4])]  # fmt: skip
-        names = [
-            "numerator_embedding",
-            "denominator_embedding",
-            "place_embedding",
-            "from_start_embedding",
-        ] * (spec.meter != "none") + ["key_embedding"] * spec.key
+        names = ["numerator_embedding", "denominator_embedding", "place_embedding"]
+        names = names * (spec.meter != "none") + ["key_embedding"] * spec.key
         for i, (name, (rows, width)) in enumerate(zip(names, self.start_shapes(spec), strict=True)):
-            fixed = "place" in name or "start" in name  # counters are a fixed table
-            fixed = fixed and spec.meter == "counters"
+            fixed = name == "place_embedding" and spec.meter == "counters"  # not learned
             initializer = keras.initializers.Constant(counters()) if fixed else "uniform"
             layer = keras.layers.Embedding(rows, width, embeddings_initializer=initializer,
                                            trainable=not fixed, name=name)  # fmt: skip
