@@ -59,7 +59,7 @@ class SongSpec(Spec):
         None, "replicas: GPUs, else CPU parts (none: every GPU, or the CPU)", 1
     )
     meter: str = setting(
-        "embedding",
+        "counters",
         "how it is told the song's meter and where in the bar each token starts: embedding (of "
         "the place, in 48ths of a bar), counters (Magenta's binary counters of it), downbeat "
         "(whether the token starts a bar: what folk-rnn's bar lines tell) or none",
