@@ -4,8 +4,9 @@ Choosing (the default): the shared corpus's training songs (the default split ho
 tenth) are split again, a song going to the inner held-out part when the CRC-32 of its file name
 is 0 mod 9, and a song-rnn with its default settings but --meter is trained on the rest for each
 encoding. For each: the inner held-out measures (bits per token, pitch bits per note, duration
-bits per token), and the rhythm of 100 tunes it composes (random seed 11) beside the training
-songs': notes crossing a bar line, tunes lasting whole bars, the onsets' distance. The held-out
+bits per token), and the rhythm of 100 tunes it composes (random seed 11, --across-bars: what
+the model samples) beside the training songs': notes crossing a bar line, tunes lasting whole
+bars, the onsets' distance. The held-out
 songs of the default split are never read.
 
     python benchmarks/meter.py                          # none, embedding, counters, downbeat
@@ -15,7 +16,8 @@ songs of the default split are never read.
 
 With --final, the chosen encoding is trained on all the training songs and measured once on the
 held-out songs; its tunes are composed with defaults (100), and with --time 3/4 and --time 6/8
-(50 each), beside the training songs of that meter. --key trains the models told the key too.
+(50 each), beside the training songs of that meter; each with compose's default (--in-bars for
+a model told the meter) and with --across-bars. --key trains the models told the key too.
 
     python benchmarks/meter.py --keys DIR...            # compose --key D, Em, Bb: 50 tunes each
 
@@ -75,9 +77,12 @@ def train(songs: Path, meter: str, out: Path, inner: bool, epochs: int | None, k
     return trained.report, time.perf_counter() - start
 
 
-def tunes(model: Path, count: int, asked: str | None = None, key: str | None = None) -> list:
+def tunes(model: Path, count: int, asked: str | None = None, key: str | None = None,
+          in_bars: bool | None = None) -> list:  # fmt: skip
+    """compose's tunes (in_bars None: its default; False: what the model samples)."""
     composition = tasks.compose(model, count=count, sampling=generation.Sampling(None),
-                                random_seed=11, header={"time": asked}, key=key)  # fmt: skip
+                                random_seed=11, limits=generation.Limits(in_bars=in_bars),
+                                header={"time": asked}, key=key)  # fmt: skip
     return [t.song for t in composition.tunes]
 
 
@@ -121,9 +126,10 @@ def rhythm_table(model: Path, meters: list[str | None], counts: list[int]) -> No
             reference = evaluation.rhythm(songs)
         print(rhythm_row(f"training songs{'' if asked is None else ' in ' + asked}", songs,
                          everything), flush=True)  # fmt: skip
-        composed = tunes(model, count, asked)
-        label = "composed, defaults" if asked is None else f"composed, --time {asked}"
-        print(rhythm_row(label, composed, reference), flush=True)
+        for in_bars, how in ((None, ""), (False, ", --across-bars")):
+            composed = tunes(model, count, asked, in_bars=in_bars)
+            label = "composed" + ("" if asked is None else f", --time {asked}") + how
+            print(rhythm_row(label, composed, reference), flush=True)
 
 
 def main() -> None:
@@ -173,7 +179,7 @@ def main() -> None:
             report, seconds = train(songs, meter, out, True, args.epochs, args.key)
             v = report.validation
             training = list(store.load(out).meta.songs)
-            composed = evaluation.rhythm(tunes(out, 100))
+            composed = evaluation.rhythm(tunes(out, 100, in_bars=False))  # the model's own
             label = meter + " + key" * args.key
             print(f"| {label} | {report.epochs_run} ({report.best_epoch}) | {seconds:.0f} | "
                   f"{v.bits_per_token:.3f} | {v.pitch_bits_per_note:.3f} | "
