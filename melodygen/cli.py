@@ -26,7 +26,7 @@ from rich.text import Text
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
 
-from melodygen import __version__, kinds, tasks
+from melodygen import __version__, kinds, store, tasks
 from melodygen.audio import AudioUnavailable
 from melodygen.corpus import DEFAULT_VALID, MIN_SPLIT_SONGS
 from melodygen.errors import BadInput, Interrupted, MelodygenError
@@ -199,7 +199,13 @@ RandomSeed = Annotated[
 ]
 OldSeed = Annotated[str | None, typer.Option("--seed", hidden=True)]  # told to use --random-seed
 ModelDir = Annotated[
-    Path | None, typer.Option("--model", help="A model directory (default: the latest trained).")
+    Path | None,
+    typer.Option(
+        "--model",
+        metavar="MODEL",
+        help="A model directory, or a built-in model's name "
+        f"({store.DEFAULT_BUILT_IN}) (default: the latest trained, else {store.DEFAULT_BUILT_IN}).",
+    ),
 ]
 WRONG = "bold white on red"  # the chapter boxes wrong notes in red
 WRONG_MARK = "*"  # and a character, for output without colour
@@ -541,20 +547,32 @@ def train(
         ),
     ] = False,
     out: Out = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="MODEL",
+            help="Fine-tune this model (a directory, or a built-in model's name: "
+            f"{store.DEFAULT_BUILT_IN}) on the songs, from its weights and with its sizes.",
+            rich_help_panel=PANELS["model"],
+        ),
+    ] = None,
     **settings: Any,
 ) -> None:
     """Train a model on songs and save it as the latest model. Each kind takes the settings
     whose help names it."""
     _refuse_old_seed(seed)
-    kind = kinds.get(model.value) if model else tasks.default_kind(songs)
+    kind = kinds.get(model.value) if model else None if base else tasks.default_kind(songs)
     request = tasks.TrainRequest(
         tuple(songs),
         kind,
-        _spec(kind, settings),
+        None if base else _spec(kind, settings),
         seed=random_seed,
         valid=valid,
         strict=strict,
         out=out,
+        base=base,
+        asked=_given(settings),
     )
     with _Progress(_stderr()) as progress:
         trained = tasks.train(request, progress.task, _skipped)
@@ -578,6 +596,8 @@ def train(
             f"{report.tokens_per_second:,.0f} training tokens per second "
             f"({took} per epoch, compiling excluded)"
         )
+    if report.base:
+        console.print(f"fine-tuned from {escape(report.base)}")
     console.print(f"saved {escape(str(trained.path))}/ (now the latest model)")
 
 
@@ -632,12 +652,12 @@ def evaluate(
 ) -> None:
     """Measure a model on songs; predict them one step at a time and whole; write MIDI."""
     result = tasks.evaluate_songs(model, songs or [], out, held_out, png)
-    _stderr().print(f"model {escape(str(result.loaded.path))}")
+    _stderr().print(_model_line(result.loaded))
     _skipped(result.skipped, len(result.evaluation.songs) + len(result.skipped))
     evaluation = result.evaluation
     if as_json:
         print(json.dumps({
-            "model": str(result.loaded.path),
+            "model": result.loaded.name,
             "measures": evaluation.overall.to_json(),
             "rhythm": {k: r.to_json(result.reference) for k, r in result.rhythm.items()},
             "songs": [{"name": s.song.name, **s.measures.to_json()} for s in evaluation.songs],
@@ -802,7 +822,7 @@ def compose(
         key=key,
     )
     console = _stderr()
-    console.print(f"model {escape(str(composition.loaded.path))}")
+    console.print(_model_line(composition.loaded))
     if random_seed is None and composition.random_seed is not None:
         drawn = composition.random_seed
         console.print(f"random seed {drawn} (pass --random-seed {drawn} to repeat)")
@@ -811,6 +831,13 @@ def compose(
         console.print(escape(_tune_line(tune, count, max_copy)))
     if composition.audio:
         raise AudioUnavailable(composition.audio)
+
+
+def _model_line(loaded: store.Loaded) -> str:
+    if loaded.built_in and loaded.latest:
+        return (f"no model trained yet: using the built-in model {loaded.built_in} "
+                "('melodygen models' lists the models)")  # fmt: skip
+    return f"model {escape(loaded.name)}"
 
 
 def _tune_line(tune: tasks.Tune, count: int, max_copy: int | None) -> str:
@@ -835,6 +862,22 @@ def _tune_line(tune: tasks.Tune, count: int, max_copy: int | None) -> str:
         timing += f"; {tune.in_key:.0%} in {key_for_people(tune.song.key)}"
     also = f"; wrote {', '.join(p.name for p in tune.files[1:])}" if tune.files[1:] else ""
     return f"{name}: {added} notes added; {copied}; {timing}; {figures}{also}"
+
+
+@app.command()
+def models() -> None:
+    """List the built-in models and the latest trained one, with their held-out figures."""
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("model", "", "kind", "songs", "held-out bits/token", "pitch bits/note",
+                   "fine-tuned from"):  # fmt: skip
+        right = "bits" in column or column == "songs"
+        table.add_column(column, justify="right" if right else "left")
+    for m in tasks.models():
+        held = m.held_out or {}
+        figures = [f"{held[k]:.3f}" if isinstance(held.get(k), float) else "-"
+                   for k in ("bits_per_token", "pitch_bits_per_note")]  # fmt: skip
+        table.add_row(escape(m.name), m.role, m.kind, f"{m.songs:,}", *figures, m.base or "")
+    _print_table(_stdout(), table)
 
 
 corpus_app = typer.Typer(help="Write a corpus of songs to learn a style from.")

@@ -197,8 +197,9 @@ def meter_of(song: Song) -> tuple[int, int]:
 
 def times(notes: Sequence[Note]) -> tuple[np.ndarray, np.ndarray]:
     """When each note or rest starts and ends, in quarter notes from the song's start."""
-    ends = np.cumsum([n.beats for n in notes], dtype=np.float64)
-    return ends - [n.beats for n in notes], ends
+    beats = np.array([n.beats for n in notes], np.float64)
+    ends = np.cumsum(beats)
+    return ends - beats, ends
 
 
 @dataclass(frozen=True)

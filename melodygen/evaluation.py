@@ -290,20 +290,22 @@ INTERVALS = 12  # intervals between successive notes are counted up to an octave
 
 def pitch_class_histogram(songs: Sequence[Sequence[Note]]) -> np.ndarray:
     """The share of notes on each of the twelve pitch classes (C first)."""
-    counts = np.zeros(12)
-    for notes in songs:
-        np.add.at(counts, np.array([n.midi_pitch % 12 for n in notes if not n.is_rest], int), 1)
+    pitches = [n.midi_pitch % 12 for notes in songs for n in notes if not n.is_rest]
+    counts = np.bincount(np.array(pitches, int), minlength=12).astype(float)
     return counts / max(counts.sum(), 1)
 
 
 def interval_histogram(songs: Sequence[Sequence[Note]]) -> np.ndarray:
     """The share of each melodic interval between successive notes (rests skipped), -12..+12
     semitones, larger leaps counted as an octave."""
-    counts = np.zeros(2 * INTERVALS + 1)
-    for notes in songs:
-        pitches = np.array([n.midi_pitch for n in notes if not n.is_rest], int)
-        steps = np.clip(np.diff(pitches), -INTERVALS, INTERVALS) + INTERVALS
-        np.add.at(counts, steps, 1)
+    pitches, song = [], []
+    for i, notes in enumerate(songs):
+        sounding = [n.midi_pitch for n in notes if not n.is_rest]
+        pitches += sounding
+        song += [i] * len(sounding)
+    within = np.diff(np.array(song, int)) == 0  # successive notes of one song
+    steps = np.clip(np.diff(np.array(pitches, int))[within], -INTERVALS, INTERVALS) + INTERVALS
+    counts = np.bincount(steps, minlength=2 * INTERVALS + 1).astype(float)
     return counts / max(counts.sum(), 1)
 
 
@@ -340,6 +342,43 @@ class Histograms:
     @classmethod
     def of(cls, songs: Sequence[Sequence[Note]]) -> Histograms:
         return cls(pitch_class_histogram(songs), interval_histogram(songs))
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The training songs' figures that each composed tune is compared to (its style and its
+    rhythm): computed once, when the model is saved (melodygen.json's "reference")."""
+
+    histograms: Histograms
+    rhythm: Rhythm
+
+    @classmethod
+    def of(cls, songs: Sequence[Song]) -> Reference:
+        return cls(Histograms.of([s.notes for s in songs]), rhythm(songs))
+
+    def to_json(self) -> dict:
+        r = self.rhythm
+        return {
+            "pitch_classes": self.histograms.pitch_classes.tolist(),
+            "intervals": self.histograms.intervals.tolist(),
+            "rhythm": [r.tunes, r.whole, r.notes, r.crossing],
+            "onsets": {f"{a}/{b}": c.astype(int).tolist() for (a, b), c in r.onsets.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> Reference:
+        """ValueError unless ``data`` is what to_json gives."""
+        try:
+            classes, intervals = (np.array(data[k], float) for k in ("pitch_classes", "intervals"))
+            tunes, whole, notes, crossing = (int(v) for v in data["rhythm"])
+            onsets = {tuple(int(x) for x in meter.split("/")): np.array(c, np.int64)
+                      for meter, c in data["onsets"].items()}  # fmt: skip
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise ValueError("'reference' is not the training songs' figures") from None
+        shapes = [classes.shape, intervals.shape, *(c.shape for c in onsets.values())]
+        if shapes != [(12,), (2 * INTERVALS + 1,)] + [(POSITIONS,)] * len(onsets):
+            raise ValueError("'reference' has figures of the wrong sizes")
+        return cls(Histograms(classes, intervals), Rhythm(tunes, whole, notes, crossing, onsets))
 
 
 def style(notes: Sequence[Note], training: Histograms) -> Style:

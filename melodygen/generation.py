@@ -199,14 +199,16 @@ def sample(
         padding = BLOCK - len(block)
         rows = starts[first : first + BLOCK] + [Start()] * padding
         tunes += _sample_block(model, seed, block + [None] * padding, sampling, limits,
-                               rows)[: len(block)]  # fmt: skip
+                               rows, len(block))[: len(block)]  # fmt: skip
     return tunes
 
 
-def _sample_block(model, seed, streams, sampling, limits, starts) -> list[list[int]]:
+def _sample_block(model, seed, streams, sampling, limits, starts, live) -> list[list[int]]:
+    """The tunes of the first ``live`` streams; the rest pad the block to its fixed size (so
+    that a tune's arithmetic is the same whatever the count), and are done from the start."""
     rows = _Rows(model, seed, limits, starts)
     tunes: list[list[int]] = [[] for _ in streams]
-    done = np.zeros(len(streams), bool)
+    done = np.arange(len(streams)) >= live
     end = model.vocab.end
     for _ in range(limits.length):
         allowed = rows.allowed(end_inside=True)

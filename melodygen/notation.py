@@ -70,7 +70,7 @@ class Note:
     def is_rest(self) -> bool:
         return self.letter is None
 
-    @property
+    @functools.cached_property
     def midi_pitch(self) -> int | None:
         """MIDI note number (middle C = 60), None for a rest."""
         if self.letter is None:
@@ -85,7 +85,7 @@ class Note:
             Fraction(4, self.duration) * DOT_FACTORS[self.dots] * (TRIPLET if self.triplet else 1)
         )
 
-    @property
+    @functools.cached_property
     def beats(self) -> float:
         return float(self.length)
 
@@ -94,7 +94,7 @@ class Note:
         """The token's written length (value, dots, triplet, tie) as an index of LENGTH_CLASSES."""
         return _LENGTH_INDEX[self.duration, self.dots, self.triplet, self.tie]
 
-    @property
+    @functools.cached_property
     def token(self) -> str:
         """The canonical spelling: parse_token(note.token) == note."""
         tail = f"{self.duration}{'.' * self.dots}{TIE * self.tie}"

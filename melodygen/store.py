@@ -2,16 +2,18 @@
 
 ``melodygen.json`` is a typed record (``Metadata``) written and read by the same code, its
 settings a kind's spec saved and checked generically; ``report.json`` is the training
-``Report``;
-``weights.npz`` holds the weights for the numpy forward pass, so composing and evaluating never
-import TensorFlow. The caller hands over every other file (report, pictures, predictions) as
-bytes. Loading treats the directory as untrusted: JSON and numpy arrays only (never pickle),
-checked against the schema and the checksums before use.
+``Report``; ``weights.npz`` holds the weights for the numpy forward pass, so composing and
+evaluating never import TensorFlow. A compact directory (the built-in models under
+melodygen/models/, shipped in the package) holds its weights as float16 and its training songs
+as token ids (songs.npz). The caller hands over every other file (report, pictures,
+predictions) as bytes. Loading treats the directory as untrusted: JSON and numpy arrays only
+(never pickle), checked against the schema and the checksums before use.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -30,7 +32,7 @@ from melodygen import __version__
 from melodygen.corpus import Skipped
 from melodygen.encoding import Vocabulary
 from melodygen.errors import BadInput
-from melodygen.evaluation import Measures, finite
+from melodygen.evaluation import Measures, Reference, finite
 from melodygen.files import atomic_directory, deterministic_zip, read_bytes, write_atomic
 from melodygen.kinds import KINDS, Kind, Model, Spec
 from melodygen.notation import HEADER_KEYS, Song, parse_token
@@ -42,21 +44,61 @@ REPORT_FILE = "report.json"
 LOSS_PLOT = "loss.png"
 FORMAT = "melodygen-model/2"  # the settings in "spec"
 FIRST_FORMAT = "melodygen-model/1"  # the sizes at the top level; still loaded
-CHECKED = (MODEL_FILE, WEIGHTS_FILE)  # files whose checksums melodygen.json holds
+SONGS_FILE = "songs.npz"  # a compact directory's training songs: token ids, songs' lengths
+CHECKED = (MODEL_FILE, WEIGHTS_FILE, SONGS_FILE)  # files whose checksums melodygen.json holds
+BUILT_IN = Path(__file__).parent / "models"  # the models shipped in the package, by name
 STATE_ENV = "MELODYGEN_STATE"  # overrides the per-user state directory (for tests, CI)
 LATEST_FILE = "latest-model"  # in the state directory: the path of the model trained last
 
 
-def weights_to_npz(weights: Sequence[np.ndarray]) -> bytes:
+def weights_to_npz(weights: Sequence[np.ndarray], floats: type = np.float32) -> bytes:
     """np.savez's layout (arr_0.npy, ...) with fixed zip times: loadable by np.load. Floats are
-    stored as float32, integers (an n-gram's tables) as int32."""
+    stored as ``floats``, integers (an n-gram's tables) as int32."""
     entries = []
     for i, w in enumerate(weights):
         buf = io.BytesIO()
-        dtype = np.int32 if np.asarray(w).dtype.kind in "iu" else np.float32
+        dtype = np.int32 if np.asarray(w).dtype.kind in "iu" else floats
         np.lib.format.write_array(buf, np.ascontiguousarray(w, dtype=dtype), allow_pickle=False)
         entries.append((f"arr_{i}.npy", buf.getvalue()))
     return deterministic_zip(entries)
+
+
+def _read_npz(data: bytes) -> list[np.ndarray]:
+    """ValueError unless ``data`` is an npz of arrays arr_0, arr_1, ... (never pickles)."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return [npz[f"arr_{i}"] for i in range(len(npz.files))]
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(str(e)) from None
+
+
+def songs_to_npz(songs: Sequence[Song], vocab: Vocabulary) -> bytes:
+    """The songs' tokens as ids into ``vocab``, one run, and each song's length."""
+    ids = [vocab.get(t) for song in songs for t in song.tokens]
+    lengths = [len(song.notes) for song in songs]
+    return weights_to_npz([np.array(ids, np.int32), np.array(lengths, np.int32)])
+
+
+def _with_tokens(meta: dict, data: bytes) -> None:
+    """Put a compact directory's song tokens (songs.npz) into its melodygen.json's songs."""
+    try:
+        arrays = _read_npz(data)
+    except ValueError as e:
+        raise ValueError(f"{SONGS_FILE} is not a numpy arrays file ({e})") from None
+    vocab, songs = meta.get("vocabulary"), meta.get("songs")
+    if len(arrays) != 2 or not isinstance(vocab, list) or not isinstance(songs, list):
+        raise ValueError(f"{SONGS_FILE} must hold token ids and song lengths")
+    ids, lengths = arrays
+    if ids.dtype.kind not in "iu" or lengths.dtype.kind not in "iu":
+        raise ValueError(f"{SONGS_FILE} must hold whole numbers")
+    if len(lengths) != len(songs) or lengths.min(initial=0) < 0 or lengths.sum() != len(ids):
+        raise ValueError(f"{SONGS_FILE}'s lengths do not fit its songs")
+    if ids.size and (ids.min() < 0 or ids.max() >= len(vocab)):
+        raise ValueError(f"{SONGS_FILE} names tokens outside the vocabulary")
+    tokens = np.array(vocab, dtype=object)
+    for song, part in zip(songs, np.split(ids, np.cumsum(lengths)[:-1]), strict=True):
+        if isinstance(song, dict):
+            song["tokens"] = list(tokens[part])
 
 
 def _sha256(data: bytes) -> str:
@@ -117,15 +159,24 @@ class Metadata:
     held_out: tuple[str, ...] = ()  # the file names of the held-out songs
     versions: Mapping[str, str] = field(default_factory=versions)
     files: Mapping[str, str] = field(default_factory=dict)  # name -> SHA-256 of CHECKED files
+    base: str | None = None  # the model it was fine-tuned from (train --from), if any
+    reference: Reference | None = None  # the training songs' figures (None: not saved)
 
-    def to_json(self) -> dict:
+    def to_json(self, compact: bool = False) -> dict:
+        """``compact``: the songs without their tokens (songs.npz has them)."""
+        songs = [song_to_json(s) for s in self.songs]
+        for song in songs if compact else ():
+            del song["tokens"]
         return {
             "format": FORMAT,
             "model": self.kind.name,
             "spec": self.spec.to_json(),
             "vocabulary": list(self.vocabulary),
             "encoding": self.kind.describe(self.spec, Vocabulary(self.vocabulary)),
-            "songs": [song_to_json(s) for s in self.songs],
+            "songs": songs,
+            **({"songs_file": SONGS_FILE} if compact else {}),
+            **({"base": self.base} if self.base is not None else {}),
+            **({"reference": self.reference.to_json()} if self.reference else {}),
             "valid": self.valid,
             "held_out": list(self.held_out),
             "seed": self.seed,
@@ -182,16 +233,25 @@ class Metadata:
             held_out=tuple(meta["held_out"]),
             versions=meta.get("versions") if isinstance(meta.get("versions"), dict) else {},
             files=meta["files"],
+            base=meta["base"] if isinstance(meta.get("base"), str) else None,
+            reference=Reference.from_json(meta["reference"]) if "reference" in meta else None,
         )
 
 
-def save(path: Path, meta: Metadata, model: Model, files: Mapping[str, bytes]) -> None:
+def save(
+    path: Path, meta: Metadata, model: Model, files: Mapping[str, bytes], compact: bool = False
+) -> None:
     """Write the model directory whole: the weights, melodygen.json with the checksums of the
-    weights and of ``files[MODEL_FILE]``, and every other file as given."""
-    files = {WEIGHTS_FILE: weights_to_npz(model.weights), **files}
+    weights and of ``files[MODEL_FILE]``, and every other file as given. ``compact`` (a
+    built-in model): float16 weights, the songs as token ids, melodygen.json on few lines."""
+    floats = np.float16 if compact else np.float32
+    files = {WEIGHTS_FILE: weights_to_npz(model.weights, floats), **files}
+    if compact:
+        files[SONGS_FILE] = songs_to_npz(meta.songs, model.vocab)
     checksums = {name: _sha256(files[name]) for name in CHECKED if name in files}
     meta = Metadata(**{**meta.__dict__, "files": checksums})
-    files[META_FILE] = json.dumps(meta.to_json(), indent=2, ensure_ascii=False).encode() + b"\n"
+    text = json.dumps(meta.to_json(compact), indent=None if compact else 2, ensure_ascii=False)
+    files[META_FILE] = text.encode() + b"\n"
     with atomic_directory(path) as tmp:
         for name, data in files.items():
             (tmp / name).write_bytes(data)
@@ -215,13 +275,40 @@ def record_latest(path: Path) -> None:
     write_atomic(state / LATEST_FILE, f"{path.resolve()}\n")
 
 
-def latest() -> Path:
+def latest() -> Path | None:
+    """The model trained last, or None if none has been."""
     file = state_dir() / LATEST_FILE
     if not file.is_file():
-        raise BadInput(
-            "no trained model found: train one with 'melodygen train SONG' or pass --model DIR"
-        )
+        return None
     return Path(file.read_text(encoding="utf-8").strip())
+
+
+def built_in() -> list[str]:
+    """The names of the models shipped in the package (``--model essen``)."""
+    return sorted(p.name for p in BUILT_IN.iterdir() if (p / META_FILE).is_file())
+
+
+DEFAULT_BUILT_IN = "essen"  # what compose uses when nothing has been trained
+
+
+def resolve(model: str | os.PathLike[str] | None) -> tuple[Path, str | None]:
+    """(the model directory, the built-in model's name or None) that ``--model`` names: a
+    built-in model's name (a bare word, which a directory of that name in the working
+    directory would make ambiguous: then it is refused), else a directory; None: the latest
+    trained, else the built-in DEFAULT_BUILT_IN."""
+    if model is None:
+        found = latest()
+        return (found, None) if found is not None else (BUILT_IN / DEFAULT_BUILT_IN, "essen")
+    text = os.fspath(model)
+    if text in built_in():
+        if Path(text).exists():
+            raise BadInput(
+                f"{text!r} is both a built-in model and a directory here: write ./{text} for "
+                "the directory",
+                "model",
+            )
+        return BUILT_IN / text, text
+    return Path(text), None
 
 
 @dataclass(frozen=True)
@@ -229,6 +316,18 @@ class Loaded:
     path: Path
     meta: Metadata
     model: Model
+    built_in: str | None = None  # the built-in model's name, if it is one
+    latest: bool = False  # loaded as the latest trained model (none was named)
+
+    @functools.cached_property
+    def reference(self) -> Reference:
+        """The training songs' figures, as saved (computed for a model saved without them)."""
+        return self.meta.reference or Reference.of(self.meta.songs)
+
+    @property
+    def name(self) -> str:
+        """How a user names it: the built-in model's name, else its directory."""
+        return self.built_in or str(self.path)
 
 
 def _bad(path: Path, what: str) -> BadInput:
@@ -247,20 +346,30 @@ def _read_checked(path: Path, name: str, digests: Mapping[str, str]) -> bytes:
     return data
 
 
-def load(path: str | os.PathLike[str] | None = None) -> Loaded:
-    """Load a model directory (default: the latest trained) for numpy inference.
+def load(model: str | os.PathLike[str] | None = None) -> Loaded:
+    """Load a model (a directory or a built-in model's name; default: the latest trained,
+    else the built-in one) for numpy inference.
 
     Nothing in the directory is executed: JSON and numpy arrays only (no pickle), both checked
     against the metadata's schema and checksums before use.
     """
-    path = Path(path) if path is not None else latest()
+    asked_latest = model is None
+    path, name = resolve(model)
     if not path.is_dir():
-        raise BadInput(f"{path}: no such model directory (train one with 'melodygen train')")
+        known = ", ".join(built_in())
+        raise BadInput(
+            f"{path}: no such model directory (train one with 'melodygen train', or use a "
+            f"built-in model: {known})"
+        )
     meta_path = path / META_FILE
     if not meta_path.is_file():
         raise BadInput(f"{path}: not a model directory ({META_FILE} is missing)")
     try:
-        meta = Metadata.from_json(json.loads(read_bytes(meta_path)))
+        raw = json.loads(read_bytes(meta_path))
+        if isinstance(raw, dict) and raw.get("songs_file") == SONGS_FILE:
+            digests = raw["files"] if isinstance(raw.get("files"), dict) else {}
+            _with_tokens(raw, _read_checked(path, SONGS_FILE, digests))
+        meta = Metadata.from_json(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise _bad(path, f"{META_FILE} is not valid JSON ({e})") from None
     except ValueError as e:
@@ -269,16 +378,15 @@ def load(path: str | os.PathLike[str] | None = None) -> Loaded:
         _read_checked(path, MODEL_FILE, meta.files)
     data = _read_checked(path, WEIGHTS_FILE, meta.files)
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            weights = [npz[f"arr_{i}"] for i in range(len(npz.files))]
-    except (ValueError, OSError, KeyError, zipfile.BadZipFile, EOFError) as e:
+        weights = _read_npz(data)
+    except ValueError as e:
         raise _bad(path, f"{WEIGHTS_FILE} is not a numpy weights file ({e})") from None
     try:
         meta.kind.check_weights(weights, meta.spec, len(meta.vocabulary))
     except ValueError as e:
         raise _bad(path, str(e)) from None
     model = Model(meta.kind, meta.spec, Vocabulary(meta.vocabulary), tuple(weights))
-    return Loaded(path, meta, model)
+    return Loaded(path, meta, model, name, asked_latest)
 
 
 @dataclass(frozen=True)
@@ -303,6 +411,7 @@ class Report:
     seconds_per_epoch: float = math.nan  # compiling excluded
     meters: Mapping[str, int] = field(default_factory=dict)  # "3/4" -> songs, all of them
     untimed: int = 0  # songs without a time signature, taken as 4/4
+    base: str | None = None  # the model it was fine-tuned from (train --from), if any
 
     @property
     def final_loss(self) -> float | None:
@@ -340,6 +449,16 @@ class Report:
             "held_out": self.held_out,
             "meters": dict(self.meters),
             "untimed": self.untimed,
+            "base": self.base,
             "skipped": [{"file": s.path, "reason": s.reason} for s in self.skipped],
             "history": dict(self.history),
         }
+
+
+def save_compact(source: Loaded, path: Path) -> None:
+    """A model directory as a built-in model is shipped (save's ``compact``): its report and
+    loss curve kept, its Keras file (which only training reads) left out."""
+    files = {name: read_bytes(source.path / name) for name in (REPORT_FILE, LOSS_PLOT)
+             if (source.path / name).is_file()}  # fmt: skip
+    meta = Metadata(**{**source.meta.__dict__, "reference": source.reference})
+    save(path, meta, source.model, files, compact=True)

@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from melodygen.encoding import Start, meter_of
 from melodygen.errors import BadInput
 from melodygen.evaluation import (
     Evaluation,
-    Histograms,
+    Reference,
     Rhythm,
     Style,
     evaluate,
@@ -48,6 +48,7 @@ from melodygen.files import (
     atomic_directory,
     check_directory_target,
     check_file_target,
+    read_bytes,
     write_atomic,
 )
 from melodygen.generation import Copied, CopyIndex, Limits, Sampling, draw
@@ -120,12 +121,15 @@ class TrainRequest:
     """What `melodygen train` is asked to do: read the songs, fit the kind with the spec."""
 
     songs: tuple[Path, ...]  # song, MIDI and score files, and directories of them
-    kind: Kind
-    spec: Spec  # the kind's settings (kind.spec with what the user changed)
+    kind: Kind | None  # None: the base's kind (fine-tuning)
+    spec: Spec | None  # the kind's settings (kind.spec with what the user changed); None: the
+    # base's, as the kind fine-tunes it (Kind.tuned_spec), with ``asked`` changed
     seed: int = training.DEFAULT_SEED
     valid: float | None = None  # the held-out share; None: corpus.default_valid
     strict: bool = False  # stop at the first unusable song in a directory
     out: Path | None = None  # the model directory; None: outputs/NAME-KIND
+    base: str | Path | None = None  # the model to fine-tune (a directory or a built-in name)
+    asked: Mapping[str, Any] = field(default_factory=dict)  # settings asked for, over the base's
 
 
 def default_kind(paths: Sequence[Path]) -> Kind:
@@ -150,7 +154,9 @@ def train(
     (training.EpochLoop.fit)."""
     check_directory_target(request.out or OUTPUTS / "model")  # writable, before any work
     check_directory_target(store.state_dir())  # where the latest model will be recorded
-    kind, spec = request.kind, request.spec
+    base = store.load(request.base) if request.base is not None else None
+    kind, spec = tuned(request, base) if base else (request.kind, request.spec)
+    assert kind is not None and spec is not None, "a request without a base names its kind"
     read = corpus.read(request.songs, request.strict, lambda song: kind.too_short(song, spec))
     if on_skipped is not None:
         on_skipped(read.skipped, read.files)
@@ -158,9 +164,61 @@ def train(
     check_directory_target(out)
     step = on_epochs(kind.name) if on_epochs else None
     report = _train_into(out, read, kind, spec, request.seed, request.valid, step,
-                         _name(request.songs))  # fmt: skip
+                         _name(request.songs), base)  # fmt: skip
     store.record_latest(out)
     return Trained(out, report)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A model as `melodygen models` lists it, from its report.json."""
+
+    name: str  # how --model names it: a built-in model's name, or its directory
+    role: str  # "built-in" or "latest trained"
+    kind: str
+    songs: int  # training songs
+    held_out: dict | None  # the held-out songs' measures (Measures.to_json), if any
+    base: str | None  # the model it was fine-tuned from
+
+
+def models() -> list[Listed]:
+    """The built-in models, then the latest trained one (if any and still there)."""
+    found = [(name, "built-in", store.BUILT_IN / name) for name in store.built_in()]
+    if (latest := store.latest()) is not None and (latest / store.REPORT_FILE).is_file():
+        found.append((str(latest), "latest trained", latest))
+    out = []
+    for name, role, path in found:
+        try:
+            report = json.loads(read_bytes(path / store.REPORT_FILE))
+            listed = Listed(name, role, str(report["model"]), len(report["songs"]),
+                            report["measures"]["validation"], report.get("base"))  # fmt: skip
+        except (ValueError, KeyError, TypeError):
+            raise BadInput(f"{path / store.REPORT_FILE}: not a melodygen report") from None
+        out.append(listed)
+    return out
+
+
+def tuned(request: TrainRequest, base: store.Loaded) -> tuple[Kind, Spec]:
+    """The kind and settings to fine-tune ``base`` with: its kind, its sizes, the kind's
+    fine-tuning defaults (Kind.tuned_spec) and the settings asked for; BadInput for another
+    kind or other sizes."""
+    kind = base.meta.kind
+    if request.kind is not None and request.kind is not kind:
+        raise BadInput(
+            f"{base.name} is a {kind.name} model: --from fine-tunes a model of its own kind, "
+            f"not a {request.kind.name}",
+            "from",
+        )
+    spec = kind.tuned_spec(base.meta.spec)
+    for s in spec.settings():
+        was = getattr(base.meta.spec, s.name)
+        if s.panel == "model" and request.asked.get(s.name, was) != was:
+            raise BadInput(
+                f"{base.name} has {s.flag} {was}: a fine-tuned model keeps its base's sizes "
+                "and inputs",
+                s.name,
+            )
+    return kind, spec.replace(**request.asked)
 
 
 def _train_into(
@@ -172,11 +230,14 @@ def _train_into(
     valid: float | None,
     on_epochs: Callable[[History], None] | None,
     name: str,
+    base: store.Loaded | None = None,
 ) -> Report:
-    """Train on the songs read (a share held out), measure, and write the model directory."""
+    """Train on the songs read (a share held out), from ``base``'s weights if given, measure,
+    and write the model directory."""
     fraction = corpus.default_valid(read.songs) if valid is None else valid
     songs, held_out = corpus.split(read.songs, fraction)
-    trained = training.train(kind, spec, songs, seed, on_epochs, held_out)
+    trained = training.train(kind, spec, songs, seed, on_epochs, held_out,
+                             base.model if base else None)  # fmt: skip
     model, history = trained.model, trained.history
     evaluation = evaluate(model, songs)
     report = Report(
@@ -205,6 +266,7 @@ def _train_into(
             for (a, b), n in collections.Counter(meter_of(s) for s in read.songs).most_common()
         },
         untimed=sum(s.time is None for s in read.songs),
+        base=base.name if base else None,
     )
     meta = store.Metadata(
         kind=kind,
@@ -214,6 +276,8 @@ def _train_into(
         seed=seed,
         valid=fraction,
         held_out=tuple(report.held_out),
+        base=report.base,
+        reference=Reference.of(songs),
     )
     if len(songs) <= 3:
         title = f"{kind.name} on {', '.join(s.name for s in songs)}"
@@ -451,8 +515,7 @@ def compose(
     copies = CopyIndex([model.vocab.encode(song.tokens) for song in training])
     drawn = draw(model, indices, count, sampling, random_seed or 0, limits, copies, max_copy,
                  tries, starts)  # fmt: skip
-    reference = Histograms.of([song.notes for song in training])
-    timing = rhythm(training)
+    reference, timing = loaded.reference.histograms, loaded.reference.rhythm
     name = loaded.path.name
     tunes = []
     audio_problem = None

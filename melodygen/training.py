@@ -230,6 +230,7 @@ class Run:
     seed: int  # initial weights and shuffling
     on_epochs: Callable[[History], None] | None = None  # hears of the epochs (a progress bar)
     valid: Sequence[Song] = ()  # held-out songs, measured after each epoch
+    base: Model | None = None  # the weights to start from (fine-tuning), else random ones
 
     def validator(self, model_of: Callable[[list[np.ndarray]], Model]) -> Validate | None:
         """The held-out songs' measures of the weights, which ``model_of`` makes a model of;
@@ -253,10 +254,12 @@ def train(
     seed: int,
     on_epochs: Callable[[History], None] | None = None,
     valid: Sequence[Song] = (),
+    base: Model | None = None,
 ) -> Trained:
-    """Fit a model of the kind on the songs, measuring it on the ``valid`` songs after each
-    epoch; returns the model (the best on ``valid``, if any) and its history."""
+    """Fit a model of the kind on the songs (from the ``base`` model's weights, if given),
+    measuring it on the ``valid`` songs after each epoch; returns the model (the best on
+    ``valid``, if any) and its history."""
     for song in songs:
         if reason := kind.too_short(song, spec):
             raise BadInput(f"{song.source}: {reason}")
-    return kind.fit(songs, spec, Run(seed, on_epochs, valid))
+    return kind.fit(songs, spec, Run(seed, on_epochs, valid, base))

@@ -120,9 +120,13 @@ def test_compose_errors(cli, tmp_path, args, message):
     assert result.stderr.strip().count("\n") == 0
 
 
-def test_no_model_says_how_to_train_one(cli):
-    result = cli("compose", "--seed", "g8,e8,e4,f8")
-    assert result.exit_code == 2 and "melodygen train" in result.stderr
+def test_with_no_model_trained_compose_says_it_uses_the_built_in_one(cli):
+    result = cli("compose", "--seed", "g8,e8,e4,f8", "--random-seed", "1")
+    assert result.exit_code == 0, result.output
+    assert "no model trained yet: using the built-in model essen" in result.stderr
+    assert tokens(result.stdout)[:4] == ["g8", "e8", "e4", "f8"]
+    result = cli("compose", "--model", "missing", "--random-seed", "1")
+    assert result.exit_code == 2 and "built-in model: essen" in result.stderr
 
 
 def test_compose_from_anywhere_uses_the_latest_model_and_never_imports_tensorflow(

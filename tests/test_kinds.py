@@ -118,7 +118,7 @@ def test_a_spec_checks_every_setting_against_its_range():
     assert spec.replace(patience=None).patience is None  # optional: none is a value
     assert spec.from_json(spec.replace(units=8).to_json()) == spec.replace(units=8)
     # a setting a directory lacks: what a model had before the setting existed, else the default
-    assert spec.from_json({"units": 8}) == spec.replace(units=8, meter="none")
+    assert spec.from_json({"units": 8}) == spec.replace(units=8, meter="none", steps=1)
     with pytest.raises(ValueError, match="unknown setting 'window'"):
         spec.from_json({"window": 4})
     for kind in KINDS.values():  # every default is one its setting can take

@@ -25,7 +25,7 @@ from melodygen.kinds import song_rnn
 from melodygen.kinds.song_rnn import PLAIN_LENGTH_IDS, SONG_RNN, Repeats
 from melodygen.notation import parse_song, parse_token
 
-TINY = SONG_RNN.spec.replace(units=16, embedding=8, layers=2, epochs=2, batch=8)
+TINY = SONG_RNN.spec.replace(units=16, embedding=8, layers=2, epochs=2, batch=8, steps=1)
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +127,23 @@ def test_batches_group_songs_by_length_and_depend_on_the_seed(trained, slice_son
     )
 
 
+def test_a_small_collection_is_read_again_until_an_epoch_has_its_steps(slice_songs):
+    """The schedule counts optimizer steps: fewer batches than ``steps`` are read several times
+    an epoch, each pass drawn anew; a collection that fills the steps is read once, as before."""
+    vocab, variants = song_rnn.song_vocabulary(slice_songs[0], SONG_RNN.specials, (-2, 2))
+    data = song_rnn.song_data(variants, vocab)
+    once = list(song_rnn.song_batches(3, 0, data, 8))
+    passes = -(-10 // len(once))
+    batches = list(song_rnn.song_batches(3, 0, data, 8, steps=10))
+    assert len(batches) == passes * len(once) >= 10
+    assert all((a[0] == b[0]).all() for a, b in zip(once, batches, strict=False))  # pass 0
+    second = batches[len(once) : 2 * len(once)]
+    assert any(a[0].shape != b[0].shape or (a[0] != b[0]).any()
+               for a, b in zip(once, second, strict=True))  # fmt: skip
+    fills = list(song_rnn.song_batches(3, 0, data, 8, steps=len(once)))
+    assert len(fills) == len(once)
+
+
 TWO_REPLICAS = """
 import sys, numpy as np
 from melodygen import corpus, training
@@ -136,7 +153,7 @@ songs = corpus.read([sys.argv[1]]).songs[:12]
 weights = {}
 for devices in (1, 2):
     spec = SONG_RNN.spec.replace(units=16, embedding=8, dropout=0.0, epochs=2,
-                                 transpose=(0, 0), batch=4, devices=devices)
+                                 transpose=(0, 0), batch=4, devices=devices, steps=1)
     weights[devices] = training.train(SONG_RNN, spec, songs, seed=3).model.weights
 print(max(float(np.abs(a - b).max()) for a, b in zip(weights[1], weights[2])))
 print(max(float(np.abs(a).max()) for a in weights[1]))
@@ -162,7 +179,7 @@ def trained_dir(essen_slice, tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(store.STATE_ENV, str(root / "state"))
         result = invoke("train", essen_slice, "--units", "16", "--embedding", "8", "--epochs",
-                        "1", "--transpose", "0", "-o", root / "m")  # fmt: skip
+                        "1", "--transpose", "0", "--steps", "1", "-o", root / "m")  # fmt: skip
     assert result.exit_code == 0, result.output
     return root / "m"
 
@@ -237,7 +254,7 @@ def test_compose_in_a_meter_the_model_knows_with_bar_lines(cli, trained_dir, tmp
 
 def test_a_model_told_the_key_composes_in_the_key_asked_for(cli, essen_slice, tmp_path):
     result = cli("train", essen_slice, "--units", "16", "--embedding", "8", "--epochs", "2",
-                 "--key", "-o", "k")  # fmt: skip
+                 "--key", "--steps", "1", "-o", "k")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "k" / "melodygen.json").read_text())["spec"]["key"] is True
     args = ("compose", "--model", "k", "-n", "3", "--random-seed", "4", "--length", "25")

@@ -260,8 +260,14 @@ class Kind:
         """The training songs' tokens, then the specials the kind predicts."""
         return Vocabulary.from_songs((s.tokens for s in songs), self.specials)
 
+    def tuned_spec(self, base: Spec) -> Spec:
+        """The settings to fine-tune a model with these settings (``train --from``): its sizes,
+        and what suits a few songs and weights that have learned already."""
+        raise BadInput(f"a {self.name} model cannot be fine-tuned: only a song-rnn can", "from")
+
     def fit(self, songs: Sequence[Song], spec: Spec, run: Run) -> Trained:
-        """Train (or count) a model of the songs; ``run`` says how to report and measure."""
+        """Train (or count) a model of the songs; ``run`` says how to report and measure, and
+        with ``run.base`` the model (of this kind and ``spec``'s sizes) to start from."""
         raise NotImplementedError
 
     def predictor(self, spec: Spec, weights: Sequence[np.ndarray], vocab: Vocabulary) -> Predictor:

@@ -53,6 +53,13 @@ class SongSpec(Spec):
         (-5, 6), "each epoch, move each song by LOW..HIGH semitones (0: none)", -127, 127
     )
     chunk: int = setting(64, "steps per truncated back-propagation", 1, 4096)
+    steps: int = setting(
+        100,
+        "optimizer steps an epoch at least: fewer songs than that fills are read several times "
+        "an epoch, so that the schedule (decay, patience) counts steps, not passes",
+        1,
+        before=1,
+    )
     patience: int | None = base.patience(3)
     min_delta: float = base.min_delta(0.002)
     devices: int | None = setting(
@@ -368,14 +375,24 @@ class SongRNN(Kind):
             "through a learned embedding"
         )
 
+    def tuned_spec(self, base: SongSpec) -> SongSpec:
+        return base.replace(**FINE_TUNING)
+
     def fit(self, songs: Sequence[Song], spec: SongSpec, run: Run) -> Trained:
         vocab, variants = song_vocabulary(songs, self.specials, spec.transpose)
+        if run.base is not None:  # it keeps predicting every token its base knows
+            known = run.base.vocab.tokens[: run.base.vocab.song_tokens]
+            vocab = Vocabulary.from_songs([vocab.tokens[: vocab.song_tokens], known],
+                                          self.specials)  # fmt: skip
         starts = [Start.of(song, estimate=spec.key) for song in songs]
         strategy = strategy_for(spec.devices, "devices")
         _, keras = setup_tensorflow(single_thread=False)
         keras.utils.set_random_seed(run.seed)
         data = song_data(variants, vocab, starts, spec)
         trainer = SongTrainer(self, spec, run.seed, data, len(vocab), strategy)
+        if run.base is not None:
+            fresh = trainer.model.get_weights()
+            trainer.model.set_weights(grown(run.base, vocab, fresh))
 
         model_of = functools.partial(Model.of, self, spec, vocab)
         history = trainer.fit(spec.epochs, False, run.on_epochs, run.validator(model_of),
@@ -384,6 +401,30 @@ class SongRNN(Kind):
 
 
 SONG_RNN = SongRNN()
+
+# What fine-tuning changes of its base's settings (the rest, its sizes above all, it keeps):
+# chosen by benchmarks/few_tunes.py on training songs only (the note of issue 20)
+FINE_TUNING = {"learning_rate": 0.001, "steps": 20}
+
+
+def grown(base: Model, vocab: Vocabulary, fresh: list[np.ndarray]) -> list[np.ndarray]:
+    """The base's weights for a model with the vocabulary ``vocab`` (the base's tokens and
+    new ones): the output's column of each token the base knows is the base's; a new token's
+    is zero, with the base's lowest bias (it starts as unlikely as the rarest it knows). Its
+    inputs need nothing new: a token is read as its pitch and its length, which the base's
+    tables already hold. ``fresh``: a new model's weights, for rows the base lacks (the tied and
+    triplet lengths of a model from before them)."""
+    out = [w.copy() for w in fresh]
+    for i, w in enumerate(base.weights[:-2]):
+        rows = min(len(w), len(out[i]))
+        out[i][:rows] = w[:rows]
+    kernel, bias = (np.asarray(w, np.float32) for w in base.weights[-2:])
+    out[-2][:] = 0
+    out[-1][:] = bias.min()
+    for i, token in enumerate(vocab.tokens):
+        if (j := base.vocab.get(token)) is not None:
+            out[-2][:, i], out[-1][i] = kernel[:, j], bias[j]
+    return out
 
 
 @dataclass(frozen=True)
@@ -465,11 +506,21 @@ def song_data(
     return SongData(inputs, targets, np.array([len(t[0]) for t in targets]))
 
 
-def song_batches(seed: int, epoch: int, data: SongData, batch: int, key: bool = False):
+def song_batches(
+    seed: int, epoch: int, data: SongData, batch: int, key: bool = False, steps: int = 1
+):
     """One epoch's batches: songs of similar lengths together (little padding), each in one of
     its transpositions, the batches in a shuffled order; all fixed by (seed, epoch). With
-    ``key`` (its last column: the key), KEY_DROPPED of the songs are not told their key."""
-    rng = np.random.default_rng((seed, epoch))
+    ``key`` (its last column: the key), KEY_DROPPED of the songs are not told their key. Fewer
+    batches than ``steps`` are read again (each pass p > 0 fixed by (seed, epoch, p)) until
+    there are as many."""
+    passes = -(-steps // -(-len(data.lengths) // batch))
+    for p in range(passes):
+        yield from _pass(np.random.default_rng((seed, epoch, p) if p else (seed, epoch)), data,
+                         batch, key)  # fmt: skip
+
+
+def _pass(rng: np.random.Generator, data: SongData, batch: int, key: bool):
     order = np.lexsort((rng.random(len(data.lengths)), data.lengths))
     batches = [order[i : i + batch] for i in range(0, len(order), batch)]
     rng.shuffle(batches)
@@ -556,7 +607,8 @@ class SongTrainer(EpochLoop):
         tf, spec = self.tf, self.spec
         self.optimizer.learning_rate.assign(spec.learning_rate * spec.decay**first)
         total, right, tokens = 0.0, 0.0, 0.0
-        for x, y, mask in song_batches(self.seed, first, self.data, spec.batch, spec.key):
+        batches = song_batches(self.seed, first, self.data, spec.batch, spec.key, spec.steps)
+        for x, y, mask in batches:
             states = [tf.zeros((len(x), spec.units))] * self.states
             for t in range(0, x.shape[1], spec.chunk):
                 part = slice(t, t + spec.chunk)
