@@ -562,7 +562,10 @@ def train(
     """Train a model on songs and save it as the latest model. Each kind takes the settings
     whose help names it."""
     _refuse_old_seed(seed)
-    kind = kinds.get(model.value) if model else None if base else tasks.default_kind(songs)
+    kind = kinds.get(model.value) if model else None
+    if kind is None and base is None:
+        kind, base = tasks.default_kind(songs)
+        kind = None if base else kind
     request = tasks.TrainRequest(
         tuple(songs),
         kind,

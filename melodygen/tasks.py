@@ -132,8 +132,9 @@ class TrainRequest:
     asked: Mapping[str, Any] = field(default_factory=dict)  # settings asked for, over the base's
 
 
-def default_kind(paths: Sequence[Path]) -> Kind:
-    """The kind to train when none is asked for, by how many songs the paths hold."""
+def default_kind(paths: Sequence[Path]) -> tuple[Kind, str | None]:
+    """The kind to train when none is asked for, by how many songs the paths hold, and the
+    model to fine-tune (kinds.DEFAULT_RULE)."""
     return kinds.default_for(len(corpus.song_files(paths)))
 
 

@@ -93,7 +93,8 @@ def base_dir(essen_slice, tmp_path_factory):
     root = tmp_path_factory.mktemp("base")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(store.STATE_ENV, str(root / "state"))
-        result = invoke("train", essen_slice, *TINY, "--epochs", "1", "-o", root / "base")
+        result = invoke("train", essen_slice, "--model", "song-rnn", *TINY, "--epochs", "1",
+                        "-o", root / "base")  # fmt: skip
     assert result.exit_code == 0, result.output
     return root / "base"
 
@@ -156,3 +157,17 @@ def test_fine_tune_a_model_on_a_few_songs(cli, base_dir, tmp_path):
     result = cli("train", songs, "--from", broken, "--epochs", "1", "-o", "x")
     assert result.exit_code == 2 and "not a usable melodygen model" in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_small_collection_fine_tunes_the_built_in_model_by_default(cli, essen_slice, tmp_path):
+    songs = tmp_path / "mine"
+    songs.mkdir()
+    for path in sorted(essen_slice.iterdir())[:24]:
+        shutil.copy(path, songs)
+    result = cli("train", songs, "--epochs", "1", "-o", "m")
+    assert result.exit_code == 0, result.output
+    assert "fine-tuned from essen" in result.stdout
+    meta = json.loads((tmp_path / "m" / "melodygen.json").read_text())
+    essen = json.loads((store.BUILT_IN / "essen" / "melodygen.json").read_text())
+    assert meta["base"] == "essen" and meta["spec"]["units"] == essen["spec"]["units"]
+    assert set(essen["vocabulary"]) <= set(meta["vocabulary"])

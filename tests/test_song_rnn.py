@@ -178,8 +178,9 @@ def trained_dir(essen_slice, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("song-rnn")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(store.STATE_ENV, str(root / "state"))
-        result = invoke("train", essen_slice, "--units", "16", "--embedding", "8", "--epochs",
-                        "1", "--transpose", "0", "--steps", "1", "-o", root / "m")  # fmt: skip
+        result = invoke("train", essen_slice, "--model", "song-rnn", "--units", "16",
+                        "--embedding", "8", "--epochs", "1", "--transpose", "0", "--steps", "1",
+                        "-o", root / "m")  # fmt: skip
     assert result.exit_code == 0, result.output
     return root / "m"
 
@@ -253,8 +254,8 @@ def test_compose_in_a_meter_the_model_knows_with_bar_lines(cli, trained_dir, tmp
 
 
 def test_a_model_told_the_key_composes_in_the_key_asked_for(cli, essen_slice, tmp_path):
-    result = cli("train", essen_slice, "--units", "16", "--embedding", "8", "--epochs", "2",
-                 "--key", "--steps", "1", "-o", "k")  # fmt: skip
+    result = cli("train", essen_slice, "--model", "song-rnn", "--units", "16", "--embedding", "8",
+                 "--epochs", "2", "--key", "--steps", "1", "-o", "k")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "k" / "melodygen.json").read_text())["spec"]["key"] is True
     args = ("compose", "--model", "k", "-n", "3", "--random-seed", "4", "--length", "25")

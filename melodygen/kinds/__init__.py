@@ -33,11 +33,18 @@ def get(name: str) -> Kind:
     return KINDS[name]
 
 
-# Without --model: a style to learn from a corpus, a song to learn by heart from fewer songs.
+# Without --model: a style to learn from a corpus (from a few hundred songs, the built-in
+# model fine-tuned on them: benchmarks/few_tunes.py), a song to learn by heart from fewer songs.
 FOR_A_CORPUS, FOR_A_SONG = "song-rnn", "stateful"
-DEFAULT_RULE = f"{FOR_A_CORPUS} from {MIN_SPLIT_SONGS} songs on, else {FOR_A_SONG}"
+BUILT_IN_BASE, OWN_STYLE_FROM = "essen", 1000  # fine-tuned below OWN_STYLE_FROM songs
+DEFAULT_RULE = (
+    f"{FOR_A_CORPUS} fine-tuned from the built-in model {BUILT_IN_BASE} from {MIN_SPLIT_SONGS} "
+    f"songs on, {FOR_A_CORPUS} from {OWN_STYLE_FROM:,} songs on, else {FOR_A_SONG}"
+)
 
 
-def default_for(songs: int) -> Kind:
-    """The kind DEFAULT_RULE names for this many songs."""
-    return KINDS[FOR_A_CORPUS if songs >= MIN_SPLIT_SONGS else FOR_A_SONG]
+def default_for(songs: int) -> tuple[Kind, str | None]:
+    """The kind DEFAULT_RULE names for this many songs, and the model to fine-tune, if any."""
+    if songs < MIN_SPLIT_SONGS:
+        return KINDS[FOR_A_SONG], None
+    return KINDS[FOR_A_CORPUS], BUILT_IN_BASE if songs < OWN_STYLE_FROM else None
