@@ -44,7 +44,7 @@ ESSEN = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "essen.tar.g
 POOL = 300
 METHODS = ("ngram", "from scratch", "pretrained", "fine-tuned")
 CANDIDATES = [  # --choose: what fine-tuning changes of its base's settings
-    {"learning_rate": lr, "steps": steps} for lr in (0.0003, 0.001, 0.003) for steps in (20, 100)
+    {"learning_rate": lr, "steps": steps} for lr in (0.003, 0.01) for steps in (10, 20)
 ]
 
 
@@ -74,10 +74,11 @@ def split(songs: list) -> tuple[list, list]:
     return (train, held) if held else (songs[:-1], songs[-1:])
 
 
-def measured(model, test: list, seconds: float) -> dict:
+def measured(model, test: list, seconds: float, history=None) -> dict:
     m = evaluate(model, test, full_song=False).overall
+    epochs = (history.epochs_run, history.best_epoch) if history else (0, None)
     return {"pitch_bits_per_note": m.pitch_bits_per_note, "bits_per_token": m.bits_per_token,
-            "seconds": seconds}  # fmt: skip
+            "seconds": seconds, "epochs": epochs[0], "best_epoch": epochs[1]}  # fmt: skip
 
 
 def run(method: str, songs: list, test: list, base: store.Loaded, tuning: dict | None = None):
@@ -87,16 +88,14 @@ def run(method: str, songs: list, test: list, base: store.Loaded, tuning: dict |
     start = time.perf_counter()
     if method == "ngram":
         trained = training.train(NGRAM, NGRAM.spec, songs, seed=5)
+        return measured(trained.model, test, time.perf_counter() - start)
+    train, held = split(songs)
+    if method == "from scratch":
+        spec, start_from = SONG_RNN.spec, None
     else:
-        train, held = split(songs)
-        if method == "from scratch":
-            spec, start_from = SONG_RNN.spec, None
-        else:
-            spec, start_from = base.meta.spec.replace(**(tuning or FINE_TUNING)), base.model
-        trained = training.train(SONG_RNN, spec, train, 5, valid=held, base=start_from)
-        epochs = f"{trained.history.epochs_run} epochs (best {trained.history.best_epoch})"
-        print(f"    {method}: {epochs}", file=sys.stderr, flush=True)
-    return measured(trained.model, test, time.perf_counter() - start)
+        spec, start_from = base.meta.spec.replace(**(tuning or FINE_TUNING)), base.model
+    trained = training.train(SONG_RNN, spec, train, 5, valid=held, base=start_from)
+    return measured(trained.model, test, time.perf_counter() - start, trained.history)
 
 
 def main() -> None:
@@ -138,8 +137,9 @@ def main() -> None:
                         results_file.write_text(json.dumps(results, indent=1))
                     r = results[key]
                     figures = f"{r['pitch_bits_per_note']:.3f} | {r['bits_per_token']:.3f}"
-                    print(f"| {name} | {n} | {label} | {figures} | {r['seconds']:.0f} |",
-                          flush=True)  # fmt: skip
+                    epochs = f"{r['epochs']} ({r['best_epoch']})" if r["epochs"] else "-"
+                    print(f"| {name} | {n} | {label} | {figures} | {r['seconds']:.0f} | "
+                          f"{epochs} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

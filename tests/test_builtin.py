@@ -135,7 +135,7 @@ def test_fine_tune_a_model_on_a_few_songs(cli, base_dir, tmp_path):
     assert f"fine-tuned from {base_dir}" in result.stdout
     meta = json.loads((tmp_path / "tuned" / "melodygen.json").read_text())
     assert meta["model"] == "song-rnn" and meta["base"] == str(base_dir)
-    assert meta["spec"]["units"] == 16 and meta["spec"]["learning_rate"] == 0.001
+    assert meta["spec"]["units"] == 16 and meta["spec"]["learning_rate"] == 0.003
     assert "c'''#16" in meta["vocabulary"]
     assert json.loads((tmp_path / "tuned" / "report.json").read_text())["base"] == str(base_dir)
     assert cli("compose", "--model", "tuned", "--random-seed", "1").exit_code == 0
