@@ -285,7 +285,8 @@ def latest() -> Path | None:
 
 def built_in() -> list[str]:
     """The names of the models shipped in the package (``--model essen``)."""
-    return sorted(p.name for p in BUILT_IN.iterdir() if (p / META_FILE).is_file())
+    found = BUILT_IN.iterdir() if BUILT_IN.is_dir() else ()
+    return sorted(p.name for p in found if (p / META_FILE).is_file())
 
 
 DEFAULT_BUILT_IN = "essen"  # what compose uses when nothing has been trained
