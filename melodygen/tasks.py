@@ -267,7 +267,7 @@ def _train_into(
             for (a, b), n in collections.Counter(meter_of(s) for s in read.songs).most_common()
         },
         untimed=sum(s.time is None for s in read.songs),
-        base=base.name if base else None,
+        base=(base.built_in or str(base.path.resolve())) if base else None,  # from anywhere
     )
     meta = store.Metadata(
         kind=kind,
