@@ -38,13 +38,15 @@ import numpy as np
 from melodygen import corpus, store, tasks, training
 from melodygen.evaluation import evaluate
 from melodygen.kinds.ngram import NGRAM
-from melodygen.kinds.song_rnn import FINE_TUNING, SONG_RNN
+from melodygen.kinds.song_rnn import SONG_RNN
 
 ESSEN = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "essen.tar.gz"
 POOL = 300
 METHODS = ("ngram", "from scratch", "pretrained", "fine-tuned")
 CANDIDATES = [  # --choose: what fine-tuning changes of its base's settings
-    {"learning_rate": lr, "steps": steps} for lr in (0.003, 0.01) for steps in (10, 20)
+    {"learning_rate": lr, "steps": steps}
+    for lr in (0.0003, 0.001, 0.003, 0.01)
+    for steps in (10, 20)
 ]
 
 
@@ -93,7 +95,7 @@ def run(method: str, songs: list, test: list, base: store.Loaded, tuning: dict |
     if method == "from scratch":
         spec, start_from = SONG_RNN.spec, None
     else:
-        spec, start_from = base.meta.spec.replace(**(tuning or FINE_TUNING)), base.model
+        spec, start_from = SONG_RNN.tuned_spec(base.meta.spec).replace(**(tuning or {})), base.model
     trained = training.train(SONG_RNN, spec, train, 5, valid=held, base=start_from)
     return measured(trained.model, test, time.perf_counter() - start, trained.history)
 

@@ -565,7 +565,6 @@ def train(
     kind = kinds.get(model.value) if model else None
     if kind is None and base is None:
         kind, base = tasks.default_kind(songs)
-        kind = None if base else kind
     request = tasks.TrainRequest(
         tuple(songs),
         kind,

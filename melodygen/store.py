@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from melodygen import __version__
+from melodygen import __version__, kinds
 from melodygen.corpus import Skipped
 from melodygen.encoding import Vocabulary
 from melodygen.errors import BadInput
@@ -289,7 +289,7 @@ def built_in() -> list[str]:
     return sorted(p.name for p in found if (p / META_FILE).is_file())
 
 
-DEFAULT_BUILT_IN = "essen"  # what compose uses when nothing has been trained
+DEFAULT_BUILT_IN = kinds.BUILT_IN_BASE  # what compose uses when nothing has been trained
 
 
 def resolve(model: str | os.PathLike[str] | None) -> tuple[Path, str | None]:
@@ -299,7 +299,9 @@ def resolve(model: str | os.PathLike[str] | None) -> tuple[Path, str | None]:
     trained, else the built-in DEFAULT_BUILT_IN."""
     if model is None:
         found = latest()
-        return (found, None) if found is not None else (BUILT_IN / DEFAULT_BUILT_IN, "essen")
+        if found is None:
+            return BUILT_IN / DEFAULT_BUILT_IN, DEFAULT_BUILT_IN
+        return found, None
     text = os.fspath(model)
     if text in built_in():
         if Path(text).exists():

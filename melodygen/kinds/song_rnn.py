@@ -14,6 +14,7 @@ stops improving.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -517,7 +518,7 @@ def song_batches(
     ``key`` (its last column: the key), KEY_DROPPED of the songs are not told their key. Fewer
     batches than ``steps`` are read again (each pass p > 0 fixed by (seed, epoch, p)) until
     there are as many."""
-    passes = -(-steps // -(-len(data.lengths) // batch))
+    passes = math.ceil(steps / math.ceil(len(data.lengths) / batch))
     for p in range(passes):
         yield from _pass(np.random.default_rng((seed, epoch, p) if p else (seed, epoch)), data,
                          batch, key)  # fmt: skip
