@@ -45,7 +45,8 @@ LOG_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
 FLAGS = {"seed": "--seed", "temperature": "--temperature", "top_k": "--top-k",
          "top_p": "--top-p", "beam": "--beam", "count": "--count", "program": "--program",
          "time": "--time", "soundfont": "--soundfont", "valid": "--valid", "track": "--track",
-         "grid": "--grid", "model": "--model", "key": "--key"}  # fmt: skip
+         "grid": "--grid", "model": "--model", "key": "--key", "folds": "--folds",
+         "within-tune": "--within-tune", "from": "--from"}  # fmt: skip
 SETTINGS = {s.name: s for kind in KINDS.values() for s in kind.spec.settings()}  # by name
 FLAGS |= {name: s.flag for name, s in SETTINGS.items()}
 
@@ -523,59 +524,70 @@ Out = Annotated[
 ]
 
 
+KindOption = Annotated[
+    ModelName | None,
+    typer.Option(
+        "--model",
+        metavar="KIND",
+        help=f"The model kind: {', '.join(KINDS)} (default: {kinds.DEFAULT_RULE}).",
+        rich_help_panel=PANELS["model"],
+    ),
+]
+Strict = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Stop at the first unusable song in a directory.",
+        rich_help_panel=PANELS["corpus"],
+    ),
+]
+From = Annotated[
+    str | None,
+    typer.Option(
+        "--from",
+        metavar="MODEL",
+        help="Fine-tune this model (a directory, or a built-in model's name: "
+        f"{store.DEFAULT_BUILT_IN}) on the songs, from its weights and with its sizes.",
+        rich_help_panel=PANELS["model"],
+    ),
+]
+WithinTune = Annotated[
+    str | None,
+    typer.Option(
+        "--within-tune",
+        metavar="HOW",
+        help="What the model learns from each tune as it reads it: none, default, or stm, "
+        "ngram, dynamic, cache and NAME=VALUE, e.g. default,bias=2 (docs/cli.md) (default: "
+        f"{_kinds_by(lambda k: k.within.describe())}).",
+    ),
+]
+PerNote = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE.csv",
+        help="Also write each note's information content and entropy, as IDyOM gives them.",
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the measures as JSON.")]
+
+
 @app.command()
 @_with_settings(KINDS.values())
 def train(
     songs: Songs,
-    model: Annotated[
-        ModelName | None,
-        typer.Option(
-            metavar="KIND",
-            help=f"The model kind: {', '.join(KINDS)} (default: {kinds.DEFAULT_RULE}).",
-            rich_help_panel=PANELS["model"],
-        ),
-    ] = None,
+    model: KindOption = None,
     random_seed: RandomSeed = DEFAULT_SEED,
     seed: OldSeed = None,
     valid: Valid = None,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="Stop at the first unusable song in a directory.",
-            rich_help_panel=PANELS["corpus"],
-        ),
-    ] = False,
+    strict: Strict = False,
     out: Out = None,
-    base: Annotated[
-        str | None,
-        typer.Option(
-            "--from",
-            metavar="MODEL",
-            help="Fine-tune this model (a directory, or a built-in model's name: "
-            f"{store.DEFAULT_BUILT_IN}) on the songs, from its weights and with its sizes.",
-            rich_help_panel=PANELS["model"],
-        ),
-    ] = None,
+    base: From = None,
     **settings: Any,
 ) -> None:
     """Train a model on songs and save it as the latest model. Each kind takes the settings
     whose help names it."""
     _refuse_old_seed(seed)
-    kind = kinds.get(model.value) if model else None
-    if kind is None and base is None:
-        kind, base = tasks.default_kind(songs)
-    request = tasks.TrainRequest(
-        tuple(songs),
-        kind,
-        None if base else _spec(kind, settings),
-        seed=random_seed,
-        valid=valid,
-        strict=strict,
-        out=out,
-        base=base,
-        asked=_given(settings),
-    )
+    request = _train_request(songs, model, random_seed, valid, strict, out, base, settings)
     with _Progress(_stderr()) as progress:
         trained = tasks.train(request, progress.task, _skipped)
     report = trained.report
@@ -601,6 +613,78 @@ def train(
     if report.base:
         console.print(f"fine-tuned from {escape(report.base)}")
     console.print(f"saved {escape(str(trained.path))}/ (now the latest model)")
+
+
+@app.command()
+@_with_settings(KINDS.values())
+def crossval(
+    songs: Songs,
+    folds: Annotated[
+        int,
+        typer.Option(min=2, help="Folds: each fold's songs are measured by the others' model."),
+    ] = 10,
+    model: KindOption = None,
+    random_seed: RandomSeed = DEFAULT_SEED,
+    valid: Valid = None,
+    strict: Strict = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--out",
+            metavar="DIR",
+            help="Where each fold's model (DIR/fold-K) and crossval.json go (default: "
+            "outputs/NAME-KIND-crossval).",
+            rich_help_panel=PANELS["output"],
+        ),
+    ] = None,
+    base: From = None,
+    within_tune: WithinTune = None,
+    per_note: PerNote = None,
+    as_json: AsJson = False,
+    **settings: Any,
+) -> None:
+    """Cross-validate: train a model per fold on the other folds' songs (the folds drawn with
+    the random seed) and measure it on the fold's; print each fold and the pooled figures."""
+    request = _train_request(songs, model, random_seed, valid, strict, out, base, settings)
+    with _Progress(_stderr()) as progress:
+        done = tasks.crossval(request, folds, within_tune, per_note, progress.task, _skipped)
+    if as_json:
+        print(json.dumps(done.to_json(), indent=2))
+        return
+    console = _stdout()
+    rows = {f"fold {k}": e.overall for k, e in enumerate(done.evaluations)}
+    _print_table(console, _measures_table({**rows, "pooled": done.pooled}))
+    console.print(f"{done.kind.name}, learning within each tune: {done.within.describe()}")
+    also = f"; {escape(str(per_note))}" if per_note else ""
+    console.print(f"wrote {escape(str(done.out))}/: fold-0..fold-{folds - 1}, crossval.json{also}")
+
+
+def _train_request(
+    songs: list[Path],
+    model: Any,
+    random_seed: int,
+    valid: float | None,
+    strict: bool,
+    out: Path | None,
+    base: str | None,
+    settings: dict[str, Any],
+) -> tasks.TrainRequest:
+    """What train (and crossval, for each fold) is asked to train."""
+    kind = kinds.get(model.value) if model else None
+    if kind is None and base is None:
+        kind, base = tasks.default_kind(songs)
+    return tasks.TrainRequest(
+        tuple(songs),
+        kind,
+        None if base else _spec(kind, settings),
+        seed=random_seed,
+        valid=valid,
+        strict=strict,
+        out=out,
+        base=base,
+        asked=_given(settings),
+    )
 
 
 def _aligned(console: Console, truth: list[str], rows: dict[str, list[str]], given: int) -> None:
@@ -646,14 +730,16 @@ def evaluate(
     held_out: Annotated[
         bool, typer.Option(help="Only the given songs the model held out in training.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the measures as JSON.")] = False,
+    as_json: AsJson = False,
+    within_tune: WithinTune = None,
+    per_note: PerNote = None,
     each_song: Annotated[
         bool, typer.Option("--songs", help="Print each song's predictions, wrong notes marked.")
     ] = False,
     png: Annotated[bool, typer.Option(help="Also write a piano roll of each song.")] = False,
 ) -> None:
     """Measure a model on songs; predict them one step at a time and whole; write MIDI."""
-    result = tasks.evaluate_songs(model, songs or [], out, held_out, png)
+    result = tasks.evaluate_songs(model, songs or [], out, held_out, png, within_tune, per_note)
     _stderr().print(_model_line(result.loaded))
     _skipped(result.skipped, len(result.evaluation.songs) + len(result.skipped))
     evaluation = result.evaluation
@@ -807,6 +893,15 @@ def compose(
     soundfont: Annotated[
         Path | None, typer.Option(help="A SoundFont for --wav (default: $MELODYGEN_SOUNDFONT).")
     ] = None,
+    within_tune: Annotated[
+        str | None,
+        typer.Option(
+            "--within-tune",
+            metavar="HOW",
+            help="What the model learns from each tune as it draws it, as evaluate's option "
+            "(default: none: learning from its own samples, it repeats them).",
+        ),
+    ] = None,
 ) -> None:
     """Compose tunes with a trained model (continuing a seed, if given): print the tokens,
     write MIDI with -o."""
@@ -822,6 +917,7 @@ def compose(
         {"tempo": tempo, "program": program, "time": time},
         max_copy,
         key=key,
+        within_tune=within_tune,
     )
     console = _stderr()
     console.print(_model_line(composition.loaded))
@@ -886,25 +982,44 @@ corpus_app = typer.Typer(help="Write a corpus of songs to learn a style from.")
 app.add_typer(corpus_app, name="corpus")
 
 
+CorpusDirectory = Annotated[Path, typer.Argument(metavar="DIR", help="A new or empty directory.")]
+
+
 @corpus_app.command("essen")
-def corpus_essen(
-    directory: Annotated[Path, typer.Argument(metavar="DIR", help="A new or empty directory.")],
-) -> None:
+def corpus_essen(directory: CorpusDirectory) -> None:
     """Write the Essen folk songs that music21 ships as song files (needs music21)."""
-    console = _stderr()
-    columns = (TextColumn("Essen"), BarColumn(), MofNCompleteColumn(), TextColumn("ABC files"))
-    with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("essen", total=None)
+    _write_corpus(directory, "essen", ("Essen", "ABC files"), "tunes the notation cannot spell yet")
+
+
+@corpus_app.command("chorales")
+def corpus_chorales(directory: CorpusDirectory) -> None:
+    """Write the soprano line of each Bach chorale that music21 ships as a song file (needs
+    music21)."""
+    _write_corpus(directory, "chorales", ("Bach chorales", "files"), "chorales", named=True)
+
+
+def _write_corpus(
+    directory: Path, source: str, label: tuple[str, str], skipped: str, named: bool = False
+) -> None:
+    """A bundled corpus written with a bar of the files read (``label``: before and after
+    it), then one line of what was written and what was ``skipped``, each reason with its
+    count and, when ``named`` (a few hundred files, not thousands of tunes), the tunes."""
+    columns = (TextColumn(label[0]), BarColumn(), MofNCompleteColumn(), TextColumn(label[1]))
+    with Progress(*columns, TimeElapsedColumn(), console=_stderr()) as bar:
+        task = bar.add_task(source, total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        export = tasks.write_corpus(directory, progress)
-    skipped = sum(export.skipped.values()) + sum(export.failed.values())
-    reasons = ", ".join(f"{n} {why}" for why, n in {**export.skipped, **export.failed}.items())
+        export = tasks.write_corpus(directory, source, progress)
+    counts = {**export.skipped, **export.failed}
+    reasons = ("; " if named else ", ").join(
+        f"{n} {why}" + (f": {', '.join(export.names[why])}" if named else "")
+        for why, n in counts.items()
+    )
     _stdout().print(
-        f"wrote {export.written:,} songs to {escape(str(directory))}/; skipped {skipped:,} "
-        f"tunes the notation cannot spell yet" + (f" ({reasons})" if reasons else "")
+        f"wrote {export.written:,} songs to {escape(str(directory))}/; skipped "
+        f"{sum(counts.values()):,} {skipped}" + (f" ({escape(reasons)})" if reasons else "")
     )
 
 

@@ -38,6 +38,8 @@ Rhythm, of any set of songs (``rhythm``), so that composed tunes and corpus tune
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -140,6 +142,9 @@ class SongEvaluation:
     full_song: list[int]
     given: int  # tokens given before the predictions count (Kind.given)
     measures: Measures
+    # per token: its information content and its pitch's (NaN for a rest), in bits, and the
+    # entropies of the distributions they come from (INFORMATION's columns)
+    information: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
 
     def tokens(self, mode: str, vocab: Vocabulary) -> list[str]:
         """A prediction ("one_step" or "full_song") as tokens: the song's own ``given``
@@ -189,6 +194,23 @@ def _class_bits(
         return -np.log2(chosen / total)
 
 
+def _entropies(
+    p: np.ndarray, log_p: np.ndarray, unknown: np.ndarray, unk: int | None, pitches: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The entropies in bits of the next token's distribution (<unk> spread evenly over the
+    SOUNDS it stands for, as the token's information content counts it) and of its pitch's,
+    given that it is a note (``pitches``: (V, 128), each note entry's MIDI pitch)."""
+    plogp = p * log_p
+    if unk is not None:
+        plogp[:, unk] = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = np.where(unknown > 0, unknown * (np.log(unknown) - math.log(SOUNDS)), 0.0)
+        q = p @ pitches + unknown[:, None] / PITCH_CLASSES
+        q /= q.sum(1, keepdims=True)
+        pitch = -np.where(q > 0, q * np.log2(q), 0.0).sum(1)
+    return -(plogp.sum(1) + spread) / math.log(2), pitch
+
+
 def _pitch(note: Note) -> int:
     return REST if note.is_rest else note.midi_pitch  # type: ignore[return-value]
 
@@ -201,6 +223,9 @@ def _batch(model: Model, songs: Sequence[Song], full_song: bool) -> list[SongEva
     pitch_of, length_of = _classes(vocab)
     is_note = ((pitch_of >= 0) & (pitch_of != REST)).astype(float)
     is_sound = (pitch_of >= 0).astype(float)
+    pitches = np.zeros((len(vocab), REST))  # each note entry's MIDI pitch, one-hot
+    notes = np.flatnonzero((pitch_of >= 0) & (pitch_of != REST))
+    pitches[notes, pitch_of[notes]] = 1.0
     known_pitches = {n.midi_pitch for n in vocab.notes if not n.is_rest}
     truth = [vocab.encode(s.tokens) for s in songs]
     n = np.array([len(t) for t in truth])
@@ -214,7 +239,7 @@ def _batch(model: Model, songs: Sequence[Song], full_song: bool) -> list[SongEva
         length[i, :k] = [note.length_class for note in song.notes]
         unseen[i, :k] = [vocab.get(t) is None for t in song.tokens]
     rows = np.arange(len(songs))
-    nats, pitch_bits, duration_bits = (np.zeros(shape) for _ in range(3))
+    nats, pitch_bits, duration_bits, entropy, pitch_entropy = (np.zeros(shape) for _ in range(5))
     best = np.zeros(shape, np.int64)
     predictor = model.predictor()
     starts = [Start.of(song) for song in songs]  # a key only from a key: header
@@ -230,6 +255,8 @@ def _batch(model: Model, songs: Sequence[Song], full_song: bool) -> list[SongEva
         duration_bits[:, t] = _class_bits(
             p, length_of, length[:, t], is_sound, unknown, 1 / len(LENGTH_CLASSES), 1.0
         )
+        entropy[:, t], pitch_entropy[:, t] = _entropies(p, log_probs, unknown, vocab.unknown,
+                                                        pitches)  # fmt: skip
         best[:, t] = log_probs[:, :tokens].argmax(1)
         log_probs = predictor.feed(target[:, t])
 
@@ -264,10 +291,45 @@ def _batch(model: Model, songs: Sequence[Song], full_song: bool) -> list[SongEva
             unseen_pitches=int(sum(p not in known_pitches for p in pitch[i, :k][is_note])),
         )
         one_step = truth[i][:given] + best[i, given:k].tolist()
-        results.append(
-            SongEvaluation(song, truth[i], one_step, full[i, :k].tolist(), given, measures)
-        )
+        information = np.stack([token_bits[i, :k], np.where(is_note, pitch_bits[i, :k], np.nan),
+                                entropy[i, :k], pitch_entropy[i, :k]], 1)  # fmt: skip
+        results.append(SongEvaluation(song, truth[i], one_step, full[i, :k].tolist(), given,
+                                      measures, information))  # fmt: skip
     return results
+
+
+def folds_of(names: Sequence[str], folds: int, seed: int) -> list[int]:
+    """Each song's cross-validation fold, 0..folds-1, from its file name: the names sorted,
+    shuffled by numpy's ``default_rng(seed).permutation``, the i-th of the shuffle in fold
+    i mod folds (so that the folds are the same from any tool that sorts the same names)."""
+    order = sorted(range(len(names)), key=lambda i: (names[i], i))
+    fold = [0] * len(names)
+    for i, j in enumerate(np.random.default_rng(seed).permutation(len(names))):
+        fold[order[j]] = i % folds
+    return fold
+
+
+PER_NOTE = ("song", "position", "onset", "token", "pitch", "information_content",
+            "pitch_information_content", "entropy", "pitch_entropy")  # fmt: skip
+
+
+def per_note(songs: Sequence[SongEvaluation], folds: Sequence[int] | None = None) -> bytes:
+    """CSV, one row per note and rest of each song, as IDyOM gives them: its place (position
+    from 1; onset in quarter notes from the song's start), its token and MIDI pitch (empty for
+    a rest), the information content (-log2 P) of the token and of its pitch (empty for a
+    rest; they sum to the measures' token_bits and pitch_bits) and the entropies in bits of
+    the distributions they come from. With ``folds``, a first column: each song's fold."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow((("fold",) if folds is not None else ()) + PER_NOTE)
+    for i, s in enumerate(songs):
+        onsets, _ = times(s.song.notes)
+        for k, (note, row) in enumerate(zip(s.song.notes, s.information, strict=True)):
+            figures = ["" if math.isnan(v) else f"{v:.6f}" for v in row]
+            pitch = "" if note.is_rest else note.midi_pitch
+            place = [s.song.name, k + 1, f"{onsets[k]:g}", note.token, pitch]
+            writer.writerow(([folds[i]] if folds is not None else []) + place + figures)
+    return out.getvalue().encode()
 
 
 def evaluate(model: Model, songs: Sequence[Song], full_song: bool = True) -> Evaluation:

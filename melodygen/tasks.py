@@ -29,21 +29,25 @@ from melodygen import (
     theory,
     training,
     transcribe,
+    within,
 )
 from melodygen.corpus import Corpus
 from melodygen.encoding import Start, meter_of
 from melodygen.errors import BadInput
 from melodygen.evaluation import (
     Evaluation,
+    Measures,
     Reference,
     Rhythm,
     Style,
     evaluate,
+    folds_of,
     in_key,
     rhythm,
     song_rhythm,
     style,
 )
+from melodygen.evaluation import per_note as per_note_table
 from melodygen.files import (
     atomic_directory,
     check_directory_target,
@@ -155,12 +159,7 @@ def train(
     (training.EpochLoop.fit)."""
     check_directory_target(request.out or OUTPUTS / "model")  # writable, before any work
     check_directory_target(store.state_dir())  # where the latest model will be recorded
-    base = store.load(request.base) if request.base is not None else None
-    kind, spec = tuned(request, base) if base else (request.kind, request.spec)
-    assert kind is not None and spec is not None, "a request without a base names its kind"
-    read = corpus.read(request.songs, request.strict, lambda song: kind.too_short(song, spec))
-    if on_skipped is not None:
-        on_skipped(read.skipped, read.files)
+    base, kind, spec, read = _requested(request, on_skipped)
     out = request.out or default_dir(request.songs, kind.name)
     check_directory_target(out)
     step = on_epochs(kind.name) if on_epochs else None
@@ -168,6 +167,19 @@ def train(
                          _name(request.songs), base)  # fmt: skip
     store.record_latest(out)
     return Trained(out, report)
+
+
+def _requested(
+    request: TrainRequest, on_skipped: Callable[[list[corpus.Skipped], int], None] | None
+) -> tuple[store.Loaded | None, Kind, Spec, Corpus]:
+    """The base to fine-tune (if any), the kind and settings to train, and the songs read."""
+    base = store.load(request.base) if request.base is not None else None
+    kind, spec = tuned(request, base) if base else (request.kind, request.spec)
+    assert kind is not None and spec is not None, "a request without a base names its kind"
+    read = corpus.read(request.songs, request.strict, lambda song: kind.too_short(song, spec))
+    if on_skipped is not None:
+        on_skipped(read.skipped, read.files)
+    return base, kind, spec, read
 
 
 @dataclass(frozen=True)
@@ -349,19 +361,33 @@ class Evaluated:
         return self.rhythm["songs"]
 
 
+def learning(loaded: store.Loaded, asked: str | None) -> Model:
+    """The loaded model, learning within each tune as ``asked`` (within.parse's text; None:
+    as its kind does by default)."""
+    kind = loaded.meta.kind
+    how = kind.within if asked is None else within.parse(asked, kind.within)
+    return kinds.learning(loaded.model, how, loaded.meta.songs)
+
+
 def evaluate_songs(
     model_dir: Path | None,
     paths: Sequence[Path],
     out: Path | None = None,
     held_out: bool = False,
     pictures: bool = False,
+    within_tune: str | None = None,
+    per_note: Path | None = None,
 ) -> Evaluated:
     """The model against songs (default: its training songs; with ``held_out``, only the given
-    songs it held out in training): the measures, the one-step and full-song predictions as
-    MIDI and text, and with ``pictures`` a piano roll per song."""
+    songs it held out in training), learning within each tune as ``within_tune`` says
+    (learning()): the measures, the one-step and full-song predictions as MIDI and text, with
+    ``pictures`` a piano roll per song, and with ``per_note`` each note's figures as CSV
+    (evaluation.per_note)."""
     loaded = store.load(model_dir)
     out = out or loaded.path / "evaluate"
     check_directory_target(out)
+    if per_note is not None:
+        check_output(per_note, (".csv",))
     if paths:
         read = corpus.read(paths)
         songs = read.songs
@@ -377,8 +403,10 @@ def evaluate_songs(
         raise BadInput("name the songs (files or directories) to look in", parameter="held_out")
     else:
         read, songs = Corpus(list(loaded.meta.songs)), list(loaded.meta.songs)
-    model = loaded.model
+    model = learning(loaded, within_tune)
     evaluation = evaluate(model, songs)
+    if per_note is not None:
+        write_atomic(per_note, per_note_table(evaluation.songs))
     predicted = [
         dataclasses.replace(
             s.song, notes=tuple(map(notation.parse_token, s.tokens("full_song", model.vocab)))
@@ -399,6 +427,77 @@ def evaluate_songs(
     for name, data in files.items():
         write_atomic(out / name, data)
     return Evaluated(loaded, evaluation, read.skipped, out, sorted(files), rhythms)
+
+
+@dataclass(frozen=True)
+class CrossValidated:
+    out: Path
+    kind: Kind
+    within: within.Within  # what each fold's model learned within each held-out tune
+    folds: list[int]  # each song's fold, the songs as read
+    models: list[Path]  # each fold's model directory
+    evaluations: list[Evaluation]  # each fold's songs against the model of the other folds'
+    skipped: list[corpus.Skipped]
+
+    @property
+    def pooled(self) -> Measures:
+        return sum((e.overall for e in self.evaluations), Measures())
+
+    def to_json(self) -> dict:
+        """The pooled record as `evaluate --json` gives its measures, each fold's, each song's."""
+        return {
+            "model": self.kind.name,
+            "within_tune": self.within.describe(),
+            "measures": self.pooled.to_json(),
+            "folds": [{"fold": k, "model": str(path), **e.overall.to_json()}
+                      for k, (path, e) in enumerate(zip(self.models, self.evaluations,
+                                                         strict=True))],
+            "songs": [{"name": s.song.name, "fold": k, **s.measures.to_json()}
+                      for k, e in enumerate(self.evaluations) for s in e.songs],
+        }  # fmt: skip
+
+
+def crossval(
+    request: TrainRequest,
+    folds: int = 10,
+    within_tune: str | None = None,
+    per_note: Path | None = None,
+    on_epochs: Callable[[str], Callable[[History], None]] | None = None,
+    on_skipped: Callable[[list[corpus.Skipped], int], None] | None = None,
+) -> CrossValidated:
+    """Cross-validation: for each fold (evaluation.folds_of, by ``request.seed``) a model of
+    the request trained on the other folds' songs (a share of them held out for its early
+    stopping, as train does), saved as OUT/fold-K, then measured on the fold's songs, learning
+    within each as ``within_tune`` says (learning()); OUT/crossval.json and, with
+    ``per_note``, each note's figures (evaluation.per_note, with each song's fold)."""
+    if per_note is not None:
+        check_output(per_note, (".csv",))
+    base, kind, spec, read = _requested(request, on_skipped)
+    if not 2 <= folds <= len(read.songs):
+        raise BadInput(f"must be from 2 to the number of songs ({len(read.songs)}), not {folds}",
+                       "folds")  # fmt: skip
+    out = request.out or OUTPUTS / f"{_name(request.songs)}-{kind.name}-crossval"
+    check_directory_target(out)
+    fold_of = folds_of([corpus.file_name(s) for s in read.songs], folds, request.seed)
+    models, evaluations = [], []
+    for k in range(folds):
+        train = Corpus([s for s, f in zip(read.songs, fold_of, strict=True) if f != k])
+        test = [s for s, f in zip(read.songs, fold_of, strict=True) if f == k]
+        path = out / f"fold-{k}"
+        step = on_epochs(f"{kind.name} fold {k}") if on_epochs else None
+        _train_into(path, train, kind, spec, request.seed, request.valid, step,
+                    _name(request.songs), base)  # fmt: skip
+        loaded = store.load(path)
+        models.append(path)
+        evaluations.append(evaluate(learning(loaded, within_tune), test))
+    how = kind.within if within_tune is None else within.parse(within_tune, kind.within)
+    done = CrossValidated(out, kind, how, fold_of, models, evaluations, read.skipped)
+    write_atomic(out / "crossval.json", json.dumps(done.to_json(), indent=2).encode() + b"\n")
+    if per_note is not None:
+        songs = [s for e in evaluations for s in e.songs]
+        write_atomic(per_note, per_note_table(songs, [k for k, e in enumerate(evaluations)
+                                                      for _ in e.songs]))  # fmt: skip
+    return done
 
 
 @dataclass(frozen=True)
@@ -470,12 +569,15 @@ def compose(
     max_copy: int | None = None,
     tries: int = generation.MAX_COPY_TRIES,
     key: str | None = None,
+    within_tune: str | None = None,
 ) -> Composition:
     """``count`` tunes continuing the seed, tune k drawn from its own random stream (the same
     whatever the count); each checked against the training songs and written as MIDI (and WAV,
     PNG) when ``outputs`` says so. ``header``: tempo, time, program (a number or a General MIDI
     name); each defaults to the training songs' most common. ``key`` (D, Em, Bb...): a model
-    told the key composes in it; any other's tunes are moved into it (generation.to_key)."""
+    told the key composes in it; any other's tunes are moved into it (generation.to_key).
+    ``within_tune``: what it learns within each tune as it draws it (learning(); None: nothing:
+    learning from its own samples, it repeats them, and its tunes stop ending: docs/cli.md)."""
     if count < 1:
         raise BadInput(f"must be 1 or more, not {count}", parameter="count")
     for number in range(1, count + 1):
@@ -494,7 +596,7 @@ def compose(
     except ValueError as e:
         raise BadInput(str(e), parameter="key") from None
     loaded = store.load(model_dir)
-    model, training = loaded.model, list(loaded.meta.songs)
+    model, training = learning(loaded, within_tune or "none"), list(loaded.meta.songs)
     sampling = sampling.for_kind(model.kind)
     if count > 1 and sampling.deterministic:
         raise BadInput(
@@ -590,11 +692,13 @@ def import_song(
 
 
 def write_corpus(
-    directory: Path, on_progress: Callable[[int, int], None] | None = None
+    directory: Path,
+    source: str = "essen",
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> corpus.Export:
-    """Write the Essen folk songs as song files into a new (or empty) directory, whole or not
-    at all."""
+    """Write a bundled corpus (a name of corpus.CORPORA: the Essen folk songs, the Bach
+    chorales) as song files into a new (or empty) directory, whole or not at all."""
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise BadInput(f"{directory}: already exists and is not an empty directory")
     with atomic_directory(directory) as tmp:
-        return corpus.write_essen(tmp, on_progress)
+        return corpus.CORPORA[source](tmp, on_progress)

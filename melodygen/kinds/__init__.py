@@ -7,13 +7,18 @@ line, the store and training read them from the kinds.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 from melodygen.corpus import MIN_SPLIT_SONGS
 from melodygen.errors import BadInput
 from melodygen.kinds import ngram, song_rnn, window
 from melodygen.kinds.base import Kind, Model, Setting, Spec
+from melodygen.notation import Song
+from melodygen.within import Within
 
 __all__ = ["CHAPTER", "CHAPTER_KINDS", "DEFAULT_RULE", "KINDS", "Kind", "Model", "Setting", "Spec",
-           "default_for", "get"]  # fmt: skip
+           "default_for", "get", "learning"]  # fmt: skip
 
 CHAPTER = (window.MLP, window.LSTM, window.STATEFUL, window.STATEFUL_FEATURES)  # `compare`'s
 KINDS: dict[str, Kind] = {
@@ -51,3 +56,12 @@ def default_for(songs: int) -> tuple[Kind, str | None]:
     if songs < MIN_SPLIT_SONGS:
         return KINDS[FOR_A_SONG], None
     return KINDS[FOR_A_CORPUS], BUILT_IN_BASE if songs < OWN_STYLE_FROM else None
+
+
+def learning(model: Model, within: Within, songs: Sequence[Song]) -> Model:
+    """The model learning within each tune as ``within`` says (within.py), beside an n-gram of
+    its training ``songs`` where ``within`` asks for one (an n-gram is one already)."""
+    long_term = None
+    if within.long_term and model.kind is not ngram.NGRAM:
+        long_term = ngram.counted(songs, model.vocab)
+    return dataclasses.replace(model, within=within, long_term=long_term)

@@ -27,6 +27,7 @@ import numpy as np
 
 from melodygen.encoding import UNKNOWN, Start, Vocabulary
 from melodygen.errors import BadInput
+from melodygen.within import OFF, Within, learner
 
 if TYPE_CHECKING:
     from melodygen.notation import Song
@@ -235,6 +236,8 @@ class Kind:
     # compose's default: the chapter's models replay their song by argmax; a model of a style
     # samples (its argmax repeats a phrase for ever instead of ending the tune)
     temperature: float = 0.0
+    # what evaluate and compose learn within each tune by default (within.py); train never
+    within: Within = OFF
 
     def given(self, spec: Spec) -> int:
         """Tokens a song gives before the one-step predictions count (the chapter's first
@@ -286,6 +289,8 @@ class Model:
     spec: Spec
     vocab: Vocabulary
     weights: tuple[np.ndarray, ...]
+    within: Within = OFF  # what its predictor learns within each tune
+    long_term: Model | None = None  # an n-gram of its training songs, for ``within``
 
     @classmethod
     def of(cls, kind: Kind, spec: Spec, vocab: Vocabulary, weights: Sequence) -> Model:
@@ -293,7 +298,9 @@ class Model:
         return cls(kind, spec, vocab, tuple(np.asarray(w) for w in weights))
 
     def predictor(self) -> Predictor:
-        return self.kind.predictor(self.spec, self.weights, self.vocab)
+        inner = self.kind.predictor(self.spec, self.weights, self.vocab)
+        long_term = self.long_term.predictor() if self.long_term is not None else None
+        return learner(inner, self.within, self.vocab, long_term)
 
     @property
     def given(self) -> int:
