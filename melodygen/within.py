@@ -2,14 +2,17 @@
 
 Folk tunes repeat their phrases, so the tune so far is the best clue to its next note (Pearce
 2005, IDyOM's short-term model). A ``Learner`` wraps any kind's predictor (kinds/base.py) and
-changes its next-token distributions with up to three mechanisms, each reset for every tune:
+changes its next-token distributions with up to four mechanisms, each reset for every tune:
 
 - ``short_term``: IDyOM's short-term model, a variable-order Markov model of the tune so far
   alone, blended PPM-style from order -1 (uniform) up to ``order`` with escape method C
   (Moffat 1990: the escape count is the number of distinct symbols seen in the context). It is
-  kept per viewpoint (the token, or its pitch and its length, multiplied), and combined with the
-  model's distribution by IDyOM's entropy-weighted geometric mean: each distribution weighs
-  (its entropy / the largest entropy possible) ** -bias, so the surer one counts more.
+  kept per viewpoint (the token, or its pitch and its length, multiplied), and leaves <end>
+  and <unk> to the model.
+- ``long_term``: IDyOM's long-term model beside a model that is not one: an n-gram of its
+  training songs (kinds.learning counts it). These two join the model's distribution by
+  IDyOM's entropy-weighted geometric mean: each distribution weighs its weight times (its
+  entropy / the largest entropy possible) ** -bias, so the surer one counts more.
 - ``dynamic``: dynamic evaluation of the output layer (Krause et al. 2018, on the last layer
   only, so that it needs no gradients through the LSTM): after each token the output weights
   take one SGD step of this size on that token's loss. In closed form, the logits gain
@@ -41,7 +44,7 @@ class Within:
     """How a model learns within each tune (the module docstring); all off: not at all."""
 
     short_term: float = 0.0  # the short-term model's weight (its entropy weight's factor)
-    long_term: float = 0.0  # the weight of an n-gram of the training songs (long_term())
+    long_term: float = 0.0  # the weight of an n-gram of the training songs (kinds.learning)
     order: int = 8  # the short-term model's longest context, in tokens
     bias: float = 2.0  # the entropy weights' exponent
     viewpoint: str = "pitch+length"  # one of VIEWPOINTS
