@@ -14,7 +14,8 @@ so its fine-tuned rows on them (marked *) are not a fair comparison: it saw most
     python benchmarks/listener.py --work DIR --sets chorales --methods ngram,fine-tuned
 
 With --work, a run resumes: a data set and method whose crossval.json is there is not
-trained again, only measured.
+trained again, only measured. --folds 0,1,2 measures only those folds of each (and writes
+results-0,1,2.json): for a method whose run was cut short, beside the others on the same folds.
 
     python benchmarks/listener.py --choose --work DIR [--inner-model MODEL]
 
@@ -81,27 +82,38 @@ def request(songs: Path, method: str, out: Path) -> tasks.TrainRequest:
     return tasks.TrainRequest((songs,), None, None, seed=SEED, out=out, base="essen")
 
 
+# --within-tune variants measured beside none and the default: each mechanism on its own, and
+# what a song-rnn's dynamic evaluation and cache add to the default
+VARIANTS = {"ngram": (), "song-rnn": ("stm=0.25,bias=1", "ngram,bias=1", "dynamic",
+                                      "cache=0.05,theta=0.1", "default,dynamic",
+                                      "default,cache=0.05,theta=0.1")}  # fmt: skip
+
+
 def measured(loaded: store.Loaded, test: list) -> dict[str, Measures]:
-    """The test songs' measures without and with within-tune learning."""
+    """The test songs' measures without and with within-tune learning (and VARIANTS)."""
+    hows = ("none", "default", *VARIANTS[loaded.meta.kind.name])
     return {how: evaluate(tasks.learning(loaded, how), test, full_song=False).overall
-            for how in ("none", "default")}  # fmt: skip
+            for how in hows}  # fmt: skip
 
 
-def cross_validated(songs: Path, method: str, out: Path) -> tuple[dict[str, Measures], float]:
-    """Each fold's model (trained unless OUT/crossval.json is there), measured on its fold."""
+def cross_validated(
+    songs: Path, method: str, out: Path, only: list[int] | None
+) -> tuple[dict[str, Measures], float]:
+    """Each fold's model (trained unless OUT/crossval.json is there), measured on its fold;
+    ``only``: those folds, whose models a run cut short has written, and nothing trained."""
     start = time.perf_counter()
-    if not (out / "crossval.json").is_file():
+    if only is None and not (out / "crossval.json").is_file():
         shutil.rmtree(out, ignore_errors=True)
         tasks.crossval(request(songs, method, out), FOLDS, "none",
                        on_epochs=heard)  # fmt: skip
     seconds = time.perf_counter() - start
     read = corpus.read([songs]).songs
     fold = folds_of([corpus.file_name(s) for s in read], FOLDS, SEED)
-    pooled = {"none": Measures(), "default": Measures()}
-    for k in range(FOLDS):
+    pooled: dict[str, Measures] = {}
+    for k in range(FOLDS) if only is None else only:
         test = [s for s, f in zip(read, fold, strict=True) if f == k]
         for how, m in measured(store.load(out / f"fold-{k}"), test).items():
-            pooled[how] += m
+            pooled[how] = pooled.get(how, Measures()) + m
     return pooled, seconds
 
 
@@ -177,6 +189,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="keep the data and the models here")
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--folds", help="measure only these folds (0,1,2), training nothing")
     parser.add_argument("--choose", action="store_true", help="choose the kinds' defaults")
     parser.add_argument("--inner-model", type=Path, help="for --choose: a song-rnn trained so")
     args = parser.parse_args()
@@ -186,7 +199,8 @@ def main() -> None:
         if args.choose:
             choose(work, args.inner_model)
             return
-        results_file = work / "results.json"
+        only = [int(k) for k in args.folds.split(",")] if args.folds else None
+        results_file = work / ("results.json" if only is None else f"results-{args.folds}.json")
         for name in args.sets.split(","):
             for method in args.methods.split(","):
                 print(f"{name}, {method}...", file=sys.stderr, flush=True)
@@ -194,7 +208,7 @@ def main() -> None:
                     pooled, seconds = essen_split(work, method), 0.0
                 else:
                     out = work / f"{name}-{method.replace(' ', '-')}"
-                    pooled, seconds = cross_validated(data_set(work, name), method, out)
+                    pooled, seconds = cross_validated(data_set(work, name), method, out, only)
                 if pooled is None:
                     continue
                 # read again: another run (another data set) may have written since

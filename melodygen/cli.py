@@ -740,12 +740,14 @@ def evaluate(
 ) -> None:
     """Measure a model on songs; predict them one step at a time and whole; write MIDI."""
     result = tasks.evaluate_songs(model, songs or [], out, held_out, png, within_tune, per_note)
-    _stderr().print(_model_line(result.loaded))
+    _stderr().print(f"{_model_line(result.loaded)}; learning within each tune: "
+                    f"{result.within.describe()}")  # fmt: skip
     _skipped(result.skipped, len(result.evaluation.songs) + len(result.skipped))
     evaluation = result.evaluation
     if as_json:
         print(json.dumps({
             "model": result.loaded.name,
+            "within_tune": result.within.describe(),
             "measures": evaluation.overall.to_json(),
             "rhythm": {k: r.to_json(result.reference) for k, r in result.rhythm.items()},
             "songs": [{"name": s.song.name, **s.measures.to_json()} for s in evaluation.songs],

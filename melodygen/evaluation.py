@@ -143,7 +143,7 @@ class SongEvaluation:
     given: int  # tokens given before the predictions count (Kind.given)
     measures: Measures
     # per token: its information content and its pitch's (NaN for a rest), in bits, and the
-    # entropies of the distributions they come from (INFORMATION's columns)
+    # entropies of the distributions they come from (per_note's last four columns)
     information: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
 
     def tokens(self, mode: str, vocab: Vocabulary) -> list[str]:

@@ -354,6 +354,7 @@ class Evaluated:
     out: Path
     written: list[str]
     rhythm: Mapping[str, Rhythm]  # the songs', and that of the model's full-song predictions
+    within: within.Within  # what the model learned within each tune as it read it
 
     @property
     def reference(self) -> Rhythm:
@@ -361,11 +362,15 @@ class Evaluated:
         return self.rhythm["songs"]
 
 
+def within_tune_of(kind: Kind, asked: str | None) -> within.Within:
+    """What a model of the kind learns within each tune as ``asked`` (within.parse's text;
+    None: the kind's default)."""
+    return kind.within if asked is None else within.parse(asked, kind.within)
+
+
 def learning(loaded: store.Loaded, asked: str | None) -> Model:
-    """The loaded model, learning within each tune as ``asked`` (within.parse's text; None:
-    as its kind does by default)."""
-    kind = loaded.meta.kind
-    how = kind.within if asked is None else within.parse(asked, kind.within)
+    """The loaded model, learning within each tune as ``asked`` (within_tune_of)."""
+    how = within_tune_of(loaded.meta.kind, asked)
     return kinds.learning(loaded.model, how, loaded.meta.songs)
 
 
@@ -426,7 +431,7 @@ def evaluate_songs(
     out.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         write_atomic(out / name, data)
-    return Evaluated(loaded, evaluation, read.skipped, out, sorted(files), rhythms)
+    return Evaluated(loaded, evaluation, read.skipped, out, sorted(files), rhythms, model.within)
 
 
 @dataclass(frozen=True)
@@ -473,6 +478,7 @@ def crossval(
     if per_note is not None:
         check_output(per_note, (".csv",))
     base, kind, spec, read = _requested(request, on_skipped)
+    how = within_tune_of(kind, within_tune)  # a mistake in it is found before any training
     if not 2 <= folds <= len(read.songs):
         raise BadInput(f"must be from 2 to the number of songs ({len(read.songs)}), not {folds}",
                        "folds")  # fmt: skip
@@ -489,8 +495,7 @@ def crossval(
                     _name(request.songs), base)  # fmt: skip
         loaded = store.load(path)
         models.append(path)
-        evaluations.append(evaluate(learning(loaded, within_tune), test))
-    how = kind.within if within_tune is None else within.parse(within_tune, kind.within)
+        evaluations.append(evaluate(kinds.learning(loaded.model, how, loaded.meta.songs), test))
     done = CrossValidated(out, kind, how, fold_of, models, evaluations, read.skipped)
     write_atomic(out / "crossval.json", json.dumps(done.to_json(), indent=2).encode() + b"\n")
     if per_note is not None:

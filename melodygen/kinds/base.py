@@ -236,7 +236,8 @@ class Kind:
     # compose's default: the chapter's models replay their song by argmax; a model of a style
     # samples (its argmax repeats a phrase for ever instead of ending the tune)
     temperature: float = 0.0
-    # what evaluate and compose learn within each tune by default (within.py); train never
+    # what evaluate learns within each tune by default (within.py); train's held-out
+    # measures and early stopping are the model's alone, and compose learns only when asked
     within: Within = OFF
 
     def given(self, spec: Spec) -> int:
