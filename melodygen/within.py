@@ -238,7 +238,7 @@ class Learner:
 
     def select(self, rows: np.ndarray) -> None:
         self.inner.select(rows)
-        self.log_probs = self.log_probs[rows]
+        self.log_probs, self.adapted = self.log_probs[rows], self.adapted[rows]
         if self.long_term is not None:
             self.long_term.select(rows)
             self.long_log_probs = self.long_log_probs[rows]

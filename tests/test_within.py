@@ -191,3 +191,16 @@ def test_a_song_rnn_learning_within_tunes_composes_tune_k_the_same_whatever_n(cl
     assert (tmp_path / "one.mid").read_bytes() == (tmp_path / "three-1.mid").read_bytes()
     notes = [m for m in mido.MidiFile(tmp_path / "three-2.mid") if m.type == "note_on"]
     assert notes
+
+
+def test_a_beam_search_learning_within_the_tune_is_reproducible(cli, tmp_path):
+    """A beam copies and drops rows of the learner's state at every step (Learner.select)."""
+    model = tmp_path / "song-rnn"
+    shutil.copytree(FIXTURES / "song-rnn", model)
+    common = ("--model", model, "--beam", "3", "--within-tune", "default,dynamic,cache",
+              "--length", "16", "--no-end")  # fmt: skip
+    first = cli("compose", *common, "-o", "a.mid")
+    again = cli("compose", *common, "-o", "b.mid")
+    assert first.exit_code == 0 and again.exit_code == 0, first.output + again.output
+    assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "b.mid").read_bytes()
+    assert len([m for m in mido.MidiFile(tmp_path / "a.mid") if m.type == "note_on"]) == 16
