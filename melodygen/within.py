@@ -34,7 +34,6 @@ import numpy as np
 
 from melodygen.encoding import Start, Vocabulary
 from melodygen.errors import BadInput
-from melodygen.kinds.layers import log_softmax
 
 VIEWPOINTS = ("token", "pitch+length")  # what the short-term model counts
 
@@ -73,6 +72,13 @@ class Within:
 
 
 OFF = Within()
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """kinds/layers.py's, imported when first called: the kinds import this module."""
+    from melodygen.kinds.layers import log_softmax as normalized
+
+    return normalized(logits)
 
 
 def parse(text: str, default: Within = OFF) -> Within:

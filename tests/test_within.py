@@ -4,6 +4,8 @@ hand, and what it does to real models' predictions."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import mido
 import numpy as np
@@ -204,3 +206,9 @@ def test_a_beam_search_learning_within_the_tune_is_reproducible(cli, tmp_path):
     assert first.exit_code == 0 and again.exit_code == 0, first.output + again.output
     assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "b.mid").read_bytes()
     assert len([m for m in mido.MidiFile(tmp_path / "a.mid") if m.type == "note_on"]) == 16
+
+
+def test_within_imports_on_its_own():
+    """The kinds import within.py: it must not need them to be imported first."""
+    proc = subprocess.run([sys.executable, "-c", "import melodygen.within"], capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()[-500:]
