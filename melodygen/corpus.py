@@ -151,6 +151,11 @@ class Export:
         table[reason] = table.get(reason, 0) + 1
         self.names.setdefault(reason, []).append(name)
 
+    def write(self, path: Path, song: Song) -> None:
+        """The song as a song file at ``path``, counted as written."""
+        path.write_text(notation.format_song(song), encoding="utf-8")
+        self.written += 1
+
 
 def _need_music21(corpus: str) -> None:
     if importlib.util.find_spec("music21") is None:  # optional, and slow to import
@@ -225,10 +230,7 @@ def write_essen(
                 export.count(export.skipped, notes, title)
                 continue
             song = Song(tuple(notes), name=title, title=title, time=_meter(part))
-            (directory / f"{path.stem}-{number:04d}.txt").write_text(
-                notation.format_song(song), encoding="utf-8"
-            )
-            export.written += 1
+            export.write(directory / f"{path.stem}-{number:04d}.txt", song)
         if on_progress:
             on_progress(done, len(files))
     return export
@@ -276,10 +278,7 @@ def write_chorales(
             export.count(export.skipped, song, path.stem)
         elif song:
             melodies.add(song.notes)
-            (directory / f"{song.name}.txt").write_text(
-                notation.format_song(song), encoding="utf-8"
-            )
-            export.written += 1
+            export.write(directory / f"{song.name}.txt", song)
         if on_progress:
             on_progress(done, len(files))
     return export
