@@ -210,18 +210,20 @@ class Learner:
 
     def reset(self, batch: int = 1, starts: Sequence[Start] | None = None) -> np.ndarray:
         w = self.within
-        self.models = [ShortTerm(batch, int(v.max()) + 1, w.order) for v in self.views]
+        # the short-term model of each view, counted only when it has a say
+        views = self.views if w.short_term else []
+        self.models = [ShortTerm(batch, int(v.max()) + 1, w.order) for v in views]
         self.hiddens = self.steps = None
         self.log_probs = self.inner.reset(batch, starts)
         if self.long_term is not None:
             self.long_log_probs = self.long_term.reset(batch, starts)
-        if (w.dynamic or w.cache) and getattr(self.inner, "hidden", None) is None:
-            raise BadInput(
-                "dynamic evaluation and the cache need a model with hidden layers (a song-rnn); "
-                "the short-term model serves any",
-                "within-tune",
-            )
         if w.dynamic or w.cache:
+            if getattr(self.inner, "hidden", None) is None:
+                raise BadInput(
+                    "dynamic evaluation and the cache need a model with hidden layers (a "
+                    "song-rnn); the short-term model serves any",
+                    "within-tune",
+                )
             units = self.inner.hidden.shape[1]
             self.hiddens, self.steps = _Grown(batch, units), _Grown(batch, self.size)
             self.tokens = _Grown(batch, 1, np.int64)
@@ -229,7 +231,7 @@ class Learner:
 
     def feed(self, tokens: np.ndarray) -> np.ndarray:
         tokens = np.asarray(tokens)
-        for model, view in zip(self.models, self.views, strict=True):
+        for model, view in zip(self.models, self.views, strict=False):  # none without stm
             model.push(view[tokens])
         if self.hiddens is not None:
             error = np.exp(self.adapted)
