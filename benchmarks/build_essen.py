@@ -3,7 +3,7 @@ trained on the shared corpus (../shared/corpus/essen.tar.gz, 7,623 Essen tunes) 
 default held-out split and random seed, then saved compact (float16 weights, the songs as token
 ids). The same seed gives the same weights: rebuild it whenever the song-rnn's defaults change.
 
-    python benchmarks/build_essen.py                  # about 13 minutes on 2 cores
+    python benchmarks/build_essen.py                  # about 10 minutes on 2 cores
     python benchmarks/build_essen.py --trained DIR    # only save DIR compact, as the model
 
 It prints the model's held-out figures and the size of what it wrote (docs/models.md).

@@ -58,15 +58,21 @@ def _writable_directory(path: Path, target: Path) -> None:
         raise _cannot_write(target, e) from None
 
 
-def check_file_target(path: str | os.PathLike[str], overwrite: bool = True) -> None:
+def check_file_target(
+    path: str | os.PathLike[str], overwrite: bool = True, writable: set[Path] | None = None
+) -> None:
     """Fail now, before any work, if ``path`` could not be written (or exists and must not be
-    overwritten)."""
+    overwritten). ``writable``: directories already tried (100 tunes are one directory), to
+    which this one is added."""
     path = Path(path)
     if path.is_dir():
         raise BadInput(f"{path}: cannot write: it is a directory")
     if not overwrite and path.exists():
         raise BadInput(f"{path}: already exists (not overwritten)", parameter="force")
-    _writable_directory(path.parent, path)
+    if writable is None or path.parent not in writable:
+        _writable_directory(path.parent, path)
+    if writable is not None:
+        writable.add(path.parent)
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:

@@ -25,15 +25,14 @@ from melodygen.notation import Note, Song
 if TYPE_CHECKING:
     from melodygen.kinds.base import Kind, Model
 
-# Tunes are composed in blocks of this many rows, padded when fewer are asked: a matrix product
-# gives a row the same bits whatever the other rows hold, but not whatever the number of rows,
-# so output k is the same whether 1 or 100 are asked for.
+# Tunes are drawn side by side in at least this many rows (padded when fewer are asked), the
+# finished ones dropped this many at a time. It is kinds.layers.ROWS: a matrix product gives a
+# row the same bits whatever the other rows hold, but not whatever the number of rows, so the
+# kinds multiply this many rows at a time and tune k is the same whether 1 or 100 are asked.
 BLOCK = 32
 MAX_COPY_TRIES = 20  # samplings of a tune before --max-copy gives up (and says so)
 CHAPTER_LENGTH = 50  # tokens composed by default
 LONGEST = 1000  # tokens, for a model that ends its tunes (the longest Essen tune has 520)
-HASH_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd, so it has an inverse modulo 2**64
-HASH_INVERSE = np.uint64(pow(int(HASH_BASE), -1, 2**64))
 
 
 @dataclass(frozen=True)
@@ -71,19 +70,41 @@ class Sampling:
 
 def choose(log_probs: np.ndarray, sampling: Sampling, rng: np.random.Generator | None) -> int:
     """One token from next-token log-probabilities; greedy without a random stream."""
-    if not sampling.temperature or rng is None:
-        return int(np.argmax(log_probs))
-    logits = np.asarray(log_probs, np.float64) / sampling.temperature
-    if 0 < sampling.top_k < len(logits):
-        logits[np.argsort(logits, kind="stable")[: -sampling.top_k]] = -np.inf
-    p = np.exp(logits - logits.max())
-    p /= p.sum()
+    return int(choose_rows(np.asarray(log_probs)[None], sampling, [rng])[0])
+
+
+def choose_rows(
+    log_probs: np.ndarray, sampling: Sampling, streams: Sequence[np.random.Generator | None]
+) -> np.ndarray:
+    """One token for each row of log-probabilities (rows, vocabulary), row r greedy without a
+    random stream, else drawn with one number from ``streams[r]``: sharpened or flattened by the
+    temperature, kept to the top_k likeliest (ties: the later token) and to the smallest set
+    holding top_p (nucleus), then the first token whose cumulative probability passes the
+    number. Each row's arithmetic is its own, whatever the other rows hold."""
+    log_probs = np.asarray(log_probs)
+    tokens = np.argmax(log_probs, axis=1)
+    drawn = [r for r, rng in enumerate(streams) if rng is not None] if sampling.temperature else []
+    if not drawn:
+        return tokens
+    logits = np.asarray(log_probs if len(drawn) == len(log_probs) else log_probs[drawn], np.float64)
+    logits = logits / sampling.temperature  # a copy: the rows are changed below
+    size = logits.shape[1]
+    if 0 < sampling.top_k < size:
+        dropped = np.argsort(logits, axis=1, kind="stable")[:, : -sampling.top_k]
+        np.put_along_axis(logits, dropped, -np.inf, axis=1)
+    p = np.exp(np.subtract(logits, logits.max(axis=1, keepdims=True), out=logits), out=logits)
+    p /= p.sum(axis=1, keepdims=True)
     if sampling.top_p < 1:
-        order = np.argsort(-p, kind="stable")
-        kept = np.searchsorted(np.cumsum(p[order]), sampling.top_p) + 1
-        p[order[kept:]] = 0
-        p /= p.sum()
-    return int(min(np.searchsorted(np.cumsum(p), rng.random(), side="right"), len(p) - 1))
+        order = np.argsort(-p, axis=1, kind="stable")
+        ordered = np.take_along_axis(p, order, axis=1)
+        kept = (np.cumsum(ordered, axis=1) < sampling.top_p).sum(1) + 1  # searchsorted's left
+        ordered[np.arange(size)[None, :] >= kept[:, None]] = 0
+        np.put_along_axis(p, order, ordered, axis=1)
+        p /= p.sum(axis=1, keepdims=True)
+    number = np.array([streams[r].random() for r in drawn])  # type: ignore[union-attr]
+    passed = (np.cumsum(p, axis=1) <= number[:, None]).sum(1)  # searchsorted's right
+    tokens[drawn] = np.minimum(passed, size - 1)
+    return tokens
 
 
 @dataclass(frozen=True)
@@ -164,7 +185,7 @@ class _Rows:
 
     def select(self, rows: np.ndarray) -> None:
         self.left, self.bar, self.time = self.left[rows], self.bar[rows], self.time[rows]
-        self.closing = self.closing[rows]
+        self.closing, self.log_probs = self.closing[rows], self.log_probs[rows]
         self.predictor.select(rows)
 
 
@@ -189,53 +210,57 @@ def sample(
     starts: Sequence[Start] | None = None,
 ) -> list[list[int]]:
     """One tune per random stream (None: greedy), each the tokens added after the seed, in its
-    meter (``starts``, one per stream; None: 4/4)."""
+    meter (``starts``, one per stream; None: 4/4). The tunes are drawn side by side, one
+    forward step per token for all that are unfinished; fewer than BLOCK are padded to BLOCK
+    rows, and the rows of finished tunes are dropped a block at a time (layers.matmul: a row's
+    arithmetic is then the same whatever the number of tunes)."""
     check_seed(model, seed)
     limits = limits.for_model(model)
-    starts = list(starts or [Start()] * len(streams))
-    tunes: list[list[int]] = []
-    for first in range(0, len(streams), BLOCK):
-        block = list(streams[first : first + BLOCK])
-        padding = BLOCK - len(block)
-        rows = starts[first : first + BLOCK] + [Start()] * padding
-        tunes += _sample_block(model, seed, block + [None] * padding, sampling, limits,
-                               rows, len(block))[: len(block)]  # fmt: skip
-    return tunes
-
-
-def _sample_block(model, seed, streams, sampling, limits, starts, live) -> list[list[int]]:
-    """The tunes of the first ``live`` streams; the rest pad the block to its fixed size (so
-    that a tune's arithmetic is the same whatever the count), and are done from the start."""
+    count = len(streams)
+    padding = max(BLOCK - count, 0)
+    streams = [*streams, *[None] * padding]
+    starts = [*(starts or [Start()] * count), *[Start()] * padding]
     rows = _Rows(model, seed, limits, starts)
-    tunes: list[list[int]] = [[] for _ in streams]
-    done = np.arange(len(streams)) >= live
+    tunes: list[list[int]] = [[] for _ in range(count)]
+    row = np.arange(len(streams))
+    tune_of = np.where(row < count, row, -1)  # the tune each row draws; -1: padding
+    done = tune_of < 0
     end = model.vocab.end
     for _ in range(limits.length):
         allowed = rows.allowed(end_inside=True)
-        inside = rows.inside
-        tokens = np.zeros(len(streams), np.int64)
-        for r, rng in enumerate(streams):
-            if done[r] or not np.isfinite(allowed[r]).any():
-                done[r] = True
-                continue
-            token = choose(allowed[r], sampling, rng)
-            if token == end and limits.in_bars and inside[r]:  # end where this bar ends
-                rows.closing[r] = True
-                allowed[r, end] = -np.inf
-                if not np.isfinite(allowed[r]).any():
-                    done[r] = True
-                    continue
-                token = choose(allowed[r], sampling, rng)
-            if token == end:
-                done[r] = True
-                continue
-            tunes[r].append(token)
-            tokens[r] = token
+        done |= ~np.isfinite(allowed).any(1)
+        live = np.flatnonzero(~done)
+        tokens = np.zeros(len(tune_of), np.int64)
+        asked = allowed if len(live) == len(tune_of) else allowed[live]
+        tokens[live] = choose_rows(asked, sampling, [streams[tune_of[r]] for r in live])
+        if limits.in_bars and end is not None:  # an <end> inside a bar: end where it ends
+            closing = live[(tokens[live] == end) & rows.inside[live]]
+            rows.closing[closing] = True
+            allowed[closing, end] = -np.inf
+            again = closing[np.isfinite(allowed[closing]).any(1)]
+            tokens[again] = choose_rows(
+                allowed[again], sampling, [streams[tune_of[r]] for r in again]
+            )
+        if end is not None:
+            done[live[tokens[live] == end]] = True
+            tokens[done] = 0
+        for r in live[~done[live]]:
+            tunes[tune_of[r]].append(int(tokens[r]))
         if done.all():
             break
         rows.feed(tokens)
         done |= (rows.left <= 1e-9) | (rows.closing & ~rows.inside)
+        kept = np.flatnonzero(~done)
+        if _blocks(max(len(kept), BLOCK)) < _blocks(len(tune_of)):  # a whole block finished
+            kept = np.concatenate([kept, np.flatnonzero(done)[: max(BLOCK - len(kept), 0)]])
+            rows.select(kept)
+            tune_of, done = tune_of[kept], done[kept]
     return tunes
+
+
+def _blocks(rows: int) -> int:
+    """Matrix products (layers.matmul) a step of this many rows takes."""
+    return -(-rows // BLOCK)
 
 
 def beam_search(
@@ -313,8 +338,8 @@ def draw(
         else:
             tunes = sample(model, seed, [streams[k] for k in pending], sampling, limits,
                            [starts[k] for k in pending])  # fmt: skip
-        for k, tokens in zip(pending, tunes, strict=True):
-            drawn[k] = Drawn(tokens, copies.longest(tokens), attempt)
+        for k, tokens, copied in zip(pending, tunes, copies.longest_of(tunes), strict=True):
+            drawn[k] = Drawn(tokens, copied, attempt)
         if max_copy is None or sampling.deterministic:
             break
         pending = [k for k in pending if drawn[k].copied.length > max_copy]
@@ -333,9 +358,12 @@ class Copied:
 
 
 class CopyIndex:
-    """Finds the longest run of a tune that also occurs in a training song, by hashing every
-    n-gram of the training songs for the run lengths a binary search asks about (a run of
-    length L copied means one of L - 1 is too): O(tokens) per length, never tune x corpus."""
+    """Finds the longest run of each tune that a training song also has, for all the tunes at
+    once, one length at a time. The tunes' runs of length L are numbered (each distinct run
+    once); a training place has one of them when it has the run of length L - 1 numbered n
+    and then the token t that makes (n, t) one of them, so each length looks up only the
+    places the one before left: O(tokens) for the first lengths, far fewer after, never
+    tune x corpus."""
 
     def __init__(self, songs: Sequence[Sequence[int]]) -> None:
         self.tokens = np.concatenate([np.asarray(s, np.int64) for s in songs] or [np.zeros(0)])
@@ -343,65 +371,62 @@ class CopyIndex:
         lengths = np.array([len(s) for s in songs], np.int64)
         self.starts = np.concatenate([[0], np.cumsum(lengths)])
         self.song_end = np.repeat(self.starts[1:], lengths)  # where each position's song ends
-        self.prefix = _prefix_hashes(self.tokens)
-        self._by_length: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-    def _grams(self, length: int) -> tuple[np.ndarray, np.ndarray]:
-        """The sorted hashes of every training n-gram of this length, and where each starts."""
-        if length not in self._by_length:
-            starts = np.flatnonzero(np.arange(len(self.tokens)) + length <= self.song_end)
-            hashes = _window_hashes(self.prefix, starts, length)
-            order = np.argsort(hashes, kind="stable")
-            self._by_length[length] = hashes[order], starts[order]
-        return self._by_length[length]
-
-    def _find(self, tune: np.ndarray, prefix: np.ndarray, length: int) -> tuple[int, int] | None:
-        """(where in the tune, where in the corpus) of a copied run of this length, or None."""
-        hashes, starts = self._grams(length)
-        mine = _window_hashes(prefix, np.arange(len(tune) - length + 1), length)
-        found = np.minimum(np.searchsorted(hashes, mine), max(len(hashes) - 1, 0))
-        for i in np.flatnonzero(hashes[found] == mine) if len(hashes) else []:
-            at = int(starts[found[i]])
-            if np.array_equal(self.tokens[at : at + length], tune[i : i + length]):
-                return int(i), at
-        return None
 
     def longest(self, tune: Sequence[int]) -> Copied:
-        tune = np.asarray(tune, np.int64)
-        prefix = _prefix_hashes(tune)
-        low, high, best = 0, len(tune), Copied(0)
-        while low < high:  # invariant: a run of `low` is copied, none longer than `high`
-            mid = (low + high + 1) // 2
-            hit = self._find(tune, prefix, mid)
-            if hit is None:
-                high = mid - 1
+        return self.longest_of([tune])[0]
+
+    def longest_of(self, tunes: Sequence[Sequence[int]]) -> list[Copied]:
+        """Each tune's longest copied run, where the tune first has one that long, and where
+        the training songs first have it."""
+        runs = [np.asarray(t, np.int64) for t in tunes]
+        lengths = np.array([len(t) for t in runs], np.int64)
+        begins = np.cumsum(lengths) - lengths  # where each tune starts in ``flat``
+        flat = np.concatenate([*runs, np.zeros(0, np.int64)])  # the tunes, one after another
+        owner = np.repeat(np.arange(len(runs)), lengths)  # the tune of each place in ``flat``
+        tune_end = np.repeat(begins + lengths, lengths)
+        symbols, symbol = np.unique(flat, return_inverse=True)  # the tunes' tokens, numbered
+        numbered = np.full(int(max(flat.max(initial=0), self.tokens.max(initial=0))) + 1, -1)
+        numbered[symbols] = np.arange(len(symbols))
+        their_symbol = numbered[self.tokens]  # -1: a token no tune has
+        best = [Copied(0)] * len(runs)
+        # Tune places and training places whose run of the length before is one of the tunes'
+        # runs, and its number (the empty run is number 0, of 1)
+        mine, theirs = np.arange(len(flat)), np.arange(len(self.tokens))
+        my_run, their_run = np.zeros(len(mine), np.int64), np.zeros(len(theirs), np.int64)
+        runs_before, length = 1, 0
+        while True:
+            length += 1
+            alive = mine + length <= tune_end[mine]
+            mine, my_run = mine[alive], my_run[alive]
+            alive = theirs + length <= self.song_end[theirs]
+            theirs, their_run = theirs[alive], their_run[alive]
+            following = their_symbol[theirs + length - 1]
+            alive = following >= 0
+            theirs, their_run, following = theirs[alive], their_run[alive], following[alive]
+            if not len(mine) or not len(theirs):
+                return best
+            # a run is (the number of its run of the length before, its last token's)
+            runs_of_length, my_run = np.unique(my_run * len(symbols) + symbol[mine + length - 1],
+                                               return_inverse=True)  # fmt: skip
+            code = their_run * len(symbols) + following
+            if runs_before * len(symbols) <= 8 * len(theirs):  # a table is cheaper to look in
+                table = np.full(runs_before * len(symbols), -1)
+                table[runs_of_length] = np.arange(len(runs_of_length))
+                found = table[code]
+                hit = found >= 0
             else:
-                low = mid
-                song = int(np.searchsorted(self.starts, hit[1], side="right") - 1)
-                best = Copied(mid, song, hit[0])
-        return best
-
-
-def _prefix_hashes(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(S, Q) with S[i] = sum of (tokens[j] + 1) * B**j for j < i and Q[j] = B**-j, modulo 2**64
-    (numpy's unsigned arithmetic wraps): a window's hash is then two subtractions away."""
-    n = len(tokens)
-    with np.errstate(over="ignore"):
-        powers = np.concatenate([[np.uint64(1)], np.cumprod(np.full(max(n - 1, 0), HASH_BASE))])
-        inverses = np.concatenate(
-            [[np.uint64(1)], np.cumprod(np.full(max(n - 1, 0), HASH_INVERSE))]
-        )
-        sums = np.concatenate(
-            [[np.uint64(0)], np.cumsum((tokens.astype(np.uint64) + 1) * powers[:n])]
-        )
-    return sums.astype(np.uint64), inverses.astype(np.uint64)
-
-
-def _window_hashes(prefix: tuple[np.ndarray, np.ndarray], starts: np.ndarray, length: int):
-    """The hash of tokens[start : start + length] for each start, the same wherever it stands."""
-    sums, inverses = prefix
-    with np.errstate(over="ignore"):
-        return (sums[starts + length] - sums[starts]) * inverses[starts]
+                found = np.minimum(np.searchsorted(runs_of_length, code), len(runs_of_length) - 1)
+                hit = runs_of_length[found] == code
+            theirs, their_run, runs_before = theirs[hit], found[hit], len(runs_of_length)
+            earliest = np.full(len(runs_of_length), len(self.tokens))  # the first place of each
+            np.minimum.at(earliest, their_run, theirs)
+            where = earliest[my_run]
+            copied = where < len(self.tokens)
+            mine, my_run, where = mine[copied], my_run[copied], where[copied]
+            tunes_hit, first = np.unique(owner[mine], return_index=True)  # mine: in tune order
+            for tune, i in zip(tunes_hit.tolist(), first.tolist(), strict=True):
+                song = int(np.searchsorted(self.starts, where[i], side="right") - 1)
+                best[tune] = Copied(length, song, int(mine[i] - begins[tune]))
 
 
 METER_STREAM = 1  # tune k's meter comes from the random stream (random_seed, k, METER_STREAM)

@@ -223,7 +223,8 @@ class Song:
     source: str = field(default="<string>", compare=False)  # where it was read from, for errors
 
     def __post_init__(self) -> None:
-        if not isinstance(self.notes, tuple) or not all(isinstance(n, Note) for n in self.notes):
+        notes = self.notes
+        if not isinstance(notes, tuple) or not all(map(isinstance, notes, itertools.repeat(Note))):
             raise ValueError("notes must be a tuple of Note")
         if not isinstance(self.name, str):
             raise ValueError(f"name must be a string, not {self.name!r:.40}")

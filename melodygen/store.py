@@ -16,6 +16,7 @@ import contextlib
 import functools
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -79,8 +80,9 @@ def songs_to_npz(songs: Sequence[Song], vocab: Vocabulary) -> bytes:
     return weights_to_npz([np.array(ids, np.int32), np.array(lengths, np.int32)])
 
 
-def _with_tokens(meta: dict, data: bytes) -> None:
-    """Put a compact directory's song tokens (songs.npz) into its melodygen.json's songs."""
+def _with_tokens(meta: dict, data: bytes) -> list[np.ndarray]:
+    """Put a compact directory's song tokens (songs.npz) into its melodygen.json's songs;
+    returns each song's token ids."""
     try:
         arrays = _read_npz(data)
     except ValueError as e:
@@ -96,9 +98,11 @@ def _with_tokens(meta: dict, data: bytes) -> None:
     if ids.size and (ids.min() < 0 or ids.max() >= len(vocab)):
         raise ValueError(f"{SONGS_FILE} names tokens outside the vocabulary")
     tokens = np.array(vocab, dtype=object)
-    for song, part in zip(songs, np.split(ids, np.cumsum(lengths)[:-1]), strict=True):
+    parts = np.split(ids.astype(np.int64), np.cumsum(lengths)[:-1])
+    for song, part in zip(songs, parts, strict=True):
         if isinstance(song, dict):
             song["tokens"] = list(tokens[part])
+    return parts
 
 
 def _sha256(data: bytes) -> str:
@@ -130,9 +134,9 @@ def song_from_json(data: object) -> Song:
     if isinstance(header["tempo"], int) and not isinstance(header["tempo"], bool):
         header["tempo"] = float(header["tempo"])
     try:
-        if not all(isinstance(t, str) for t in tokens):
+        if not all(map(isinstance, tokens, itertools.repeat(str))):
             raise ValueError("tokens must be strings")
-        notes = tuple(parse_token(t) for t in tokens)
+        notes = tuple(map(parse_token, tokens))
         return Song(notes, name=name, **header)  # type: ignore[arg-type]
     except ValueError as e:  # TokenError is a ValueError
         raise ValueError(f"song {name!r:.40}: {e}") from None
@@ -218,8 +222,9 @@ class Metadata:
                 f"a {kind.name} model's vocabulary ends with {', '.join(kind.specials)}"
             )
         songs = tuple(song_from_json(s) for s in meta["songs"])
+        known = set(vocab.tokens)
         for song in songs:
-            if not set(song.tokens) <= set(vocab.tokens):
+            if not known.issuperset(song.tokens):
                 raise ValueError(f"song {song.name!r} uses tokens outside the vocabulary")
         if not all(isinstance(v, str) for v in (*meta["files"].values(), *meta["held_out"])):
             raise ValueError("'files' must map names to checksums, 'held_out' list names")
@@ -321,6 +326,15 @@ class Loaded:
     model: Model
     built_in: str | None = None  # the built-in model's name, if it is one
     latest: bool = False  # loaded as the latest trained model (none was named)
+    ids: Sequence[np.ndarray] | None = field(default=None, repr=False)  # songs.npz's, per song
+
+    @functools.cached_property
+    def song_ids(self) -> list[np.ndarray]:
+        """The training songs as indices into the model's vocabulary: a compact directory's
+        songs.npz holds them (reading them back is most of what loading its songs costs)."""
+        if self.ids is not None:
+            return list(self.ids)
+        return [np.array(self.model.vocab.encode(s.tokens), np.int64) for s in self.meta.songs]
 
     @functools.cached_property
     def reference(self) -> Reference:
@@ -367,11 +381,12 @@ def load(model: str | os.PathLike[str] | None = None) -> Loaded:
     meta_path = path / META_FILE
     if not meta_path.is_file():
         raise BadInput(f"{path}: not a model directory ({META_FILE} is missing)")
+    ids = None
     try:
         raw = json.loads(read_bytes(meta_path))
         if isinstance(raw, dict) and raw.get("songs_file") == SONGS_FILE:
             digests = raw["files"] if isinstance(raw.get("files"), dict) else {}
-            _with_tokens(raw, _read_checked(path, SONGS_FILE, digests))
+            ids = _with_tokens(raw, _read_checked(path, SONGS_FILE, digests))
         meta = Metadata.from_json(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise _bad(path, f"{META_FILE} is not valid JSON ({e})") from None
@@ -389,7 +404,7 @@ def load(model: str | os.PathLike[str] | None = None) -> Loaded:
     except ValueError as e:
         raise _bad(path, str(e)) from None
     model = Model(meta.kind, meta.spec, Vocabulary(meta.vocabulary), tuple(weights))
-    return Loaded(path, meta, model, name, asked_latest)
+    return Loaded(path, meta, model, name, asked_latest, ids)
 
 
 @dataclass(frozen=True)
@@ -406,8 +421,8 @@ class Report:
     training: Measures
     validation: Measures | None = None  # on the held-out songs, if any
     best_epoch: int | None = None  # the epoch whose weights were kept (best validation loss)
-    # per epoch: loss and accuracy as the weights changed; valid_loss, valid_accuracy and
-    # valid_bits on the held-out songs after the epoch
+    # per epoch: loss and accuracy as the weights changed; valid_loss, valid_accuracy,
+    # valid_bits and valid_pitch_bits on the held-out songs after the epoch; epoch_seconds
     history: Mapping[str, list[float]] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)  # songs in directories not used
     held_out: list[str] = field(default_factory=list)  # the held-out songs' names
@@ -454,7 +469,7 @@ class Report:
             "untimed": self.untimed,
             "base": self.base,
             "skipped": [{"file": s.path, "reason": s.reason} for s in self.skipped],
-            "history": dict(self.history),
+            "history": {k: [finite(v) for v in vs] for k, vs in self.history.items()},
         }
 
 

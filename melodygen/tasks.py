@@ -66,15 +66,18 @@ OUTPUTS = Path("outputs")  # where models go by default, under the working direc
 PREDICTIONS_UP_TO = 100  # songs: a corpus's predictions would be one long, unlistenable file
 
 
-def check_output(path: Path, suffixes: Sequence[str], overwrite: bool = True) -> None:
-    """Refuse, before any work, an output melodygen cannot write or a path it cannot write to."""
+def check_output(
+    path: Path, suffixes: Sequence[str], overwrite: bool = True, writable: set[Path] | None = None
+) -> None:
+    """Refuse, before any work, an output melodygen cannot write or a path it cannot write to
+    (``writable``: files.check_file_target's)."""
     if path.suffix.lower() not in suffixes:
         raise BadInput(
             f"{path}: cannot write {path.suffix or 'a file without an extension'}: "
             f"the output must end in {' or '.join(suffixes)}",
             parameter="out",
         )
-    check_file_target(path, overwrite)
+    check_file_target(path, overwrite, writable)
 
 
 def default_dir(paths: Sequence[Path], kind: str) -> Path:
@@ -271,6 +274,8 @@ def _train_into(
             "valid_loss": history.valid_loss,
             "valid_accuracy": history.valid_accuracy,
             "valid_bits": history.valid_bits,
+            "valid_pitch_bits": history.valid_pitch_bits,
+            "epoch_seconds": history.epoch_seconds,
         },
         skipped=read.skipped,
         held_out=[corpus.file_name(s) for s in held_out],
@@ -585,9 +590,10 @@ def compose(
     learning from its own samples, it repeats them, and its tunes stop ending: docs/cli.md)."""
     if count < 1:
         raise BadInput(f"must be 1 or more, not {count}", parameter="count")
+    writable: set[Path] = set()
     for number in range(1, count + 1):
         for path in outputs.paths(number, count):
-            check_output(path, (*midi.SUFFIXES, ".wav", ".png", ".txt"))
+            check_output(path, (*midi.SUFFIXES, ".wav", ".png", ".txt"), writable=writable)
     given = dict(header or {})
     if given.get("program") is not None:
         given["program"] = midi.program_number(str(given["program"]))
@@ -620,7 +626,7 @@ def compose(
     starts = [Start(meter or DEFAULT_METER, key=told_key) for meter in meters]  # on a bar line
     header = generation.Header(given.get("tempo"), None, given.get("program")).filled(training)
     indices = [model.vocab.index(note.token, parameter="seed") for note in seed]
-    copies = CopyIndex([model.vocab.encode(song.tokens) for song in training])
+    copies = CopyIndex(loaded.song_ids)
     drawn = draw(model, indices, count, sampling, random_seed or 0, limits, copies, max_copy,
                  tries, starts)  # fmt: skip
     reference, timing = loaded.reference.histograms, loaded.reference.rhythm

@@ -11,6 +11,7 @@ a flat); a key is named as music21 names it: upper case major, lower case minor,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -126,17 +127,22 @@ def spell(pitch: int, key: str | None = None) -> tuple[str, int, int]:
 def respell(notes: Sequence[Note], key: str) -> tuple[Note, ...]:
     """The notes with each pitch spelled for ``key`` (spell), lengths, ties and triplets kept:
     a composed tune whose model knows both c#4 and d-4 reads in one key."""
-    out = []
-    for note in notes:
-        if not note.is_rest:
-            letter, alter, octave = spell(note.midi_pitch, key)  # type: ignore[arg-type]
-            note = dataclasses.replace(note, letter=letter, octave=octave, alter=alter)
-        out.append(note)
-    return tuple(out)
+    return tuple(note if note.is_rest else _respelled(note, key) for note in notes)
+
+
+@functools.lru_cache(maxsize=4096)  # tunes share a few hundred notes, as parse_token's do
+def _respelled(note: Note, key: str) -> Note:
+    letter, alter, octave = spell(note.midi_pitch, key)  # type: ignore[arg-type]
+    return dataclasses.replace(note, letter=letter, octave=octave, alter=alter)
 
 
 _KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+
+# The 24 profiles in the order key_of ranks them: the major keys on C, C#... B, then the minor
+_PROFILES = np.array([np.roll(p, t) for p in (_KK_MAJOR, _KK_MINOR) for t in range(12)])
+_CENTERED = _PROFILES - _PROFILES.mean(1, keepdims=True)
 
 
 def key_of(sounds: Iterable[tuple[int, float]]) -> str | None:
@@ -148,10 +154,19 @@ def key_of(sounds: Iterable[tuple[int, float]]) -> str | None:
         weights[pitch % 12] += float(length)
     if not weights.any():
         return None
+    # All 24 correlations in one product; np.corrcoef's, one at a time, decide where two come
+    # within rounding of each other or none is defined (the same time on every pitch class)
+    centered = weights - weights.mean()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (_CENTERED @ centered) / np.sqrt((_CENTERED**2).sum(1) * (centered @ centered))
+    first, second = np.sort(r)[::-1][:2]
+    if np.isfinite(r).all() and first - second > 1e-9:
+        minor, tonic = divmod(int(np.argmax(r)), 12)
+        return key_on(tonic, bool(minor))
     scores = [
-        (float(np.corrcoef(weights, np.roll(profile, tonic))[0, 1]), tonic, minor)
-        for minor, profile in ((False, _KK_MAJOR), (True, _KK_MINOR))
-        for tonic in range(12)
+        (float(np.corrcoef(weights, profile)[0, 1]), tonic, minor)
+        for minor, profiles in ((False, _PROFILES[:12]), (True, _PROFILES[12:]))
+        for tonic, profile in enumerate(profiles)
     ]
     _, tonic, minor = max(scores, key=lambda s: np.nan_to_num(s[0], nan=-2))
     return key_on(tonic, minor)

@@ -92,7 +92,15 @@ def strategy_for(devices: int | None, parameter: str | None = None):
         raise BadInput(f"{wanted} devices asked for, {len(found)} found", parameter)
     if wanted == 1:
         return tf.distribute.OneDeviceStrategy(found[0].name)
-    return tf.distribute.MirroredStrategy([d.name for d in found[:wanted]])
+    return _mirrored(tuple(d.name for d in found[:wanted]))
+
+
+@functools.cache
+def _mirrored(devices: tuple[str, ...]):
+    """One MirroredStrategy per set of devices in a process: a second one's collective ops
+    would take the first one's instance keys (a shape mismatch when two models train)."""
+    tf, _ = setup_tensorflow(single_thread=False)
+    return tf.distribute.MirroredStrategy(list(devices))
 
 
 @dataclass
@@ -102,12 +110,13 @@ class History:
     valid_loss: list[float] = field(default_factory=list)  # per epoch, on held-out songs
     valid_accuracy: list[float] = field(default_factory=list)
     valid_bits: list[float] = field(default_factory=list)  # bits per token
+    valid_pitch_bits: list[float] = field(default_factory=list)  # pitch bits per note
     best_epoch: int | None = None  # the epoch whose weights were kept (best validation loss)
     perfect_at: int | None = None  # epochs after which every window was predicted right
     seconds: float = 0.0  # all of training, compiling included
     planned: int = 0  # the most epochs it will run (0: counted, not trained)
-    epoch_seconds: list[float] = field(default_factory=list)  # per epoch, compiling excluded
-    # (the first call's epochs are charged the median of the later ones)
+    epoch_seconds: list[float] = field(default_factory=list)  # per epoch, validating excluded
+    # (the first call's include compiling: seconds_per_epoch leaves them out)
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -172,6 +181,7 @@ class EpochLoop:
                 history.valid_loss.append(measures.loss)
                 history.valid_accuracy.append(measures.accuracy)
                 history.valid_bits.append(measures.bits_per_token)
+                history.valid_pitch_bits.append(measures.pitch_bits_per_note)
                 if measures.loss < best - min_delta:
                     best, best_weights = measures.loss, self.model.get_weights()
                     history.best_epoch = history.epochs_run

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import mido
 import numpy as np
 
 from melodygen import notation
@@ -25,6 +25,9 @@ from melodygen.errors import BadInput
 from melodygen.files import read_bytes
 from melodygen.notation import REST, Note, Song, header_value, one_line, write_length
 from melodygen.theory import KEYS, key_of, spell
+
+if TYPE_CHECKING:
+    import mido
 
 SCORE_SUFFIXES = (".abc", ".xml", ".musicxml", ".mxl")  # read through music21
 DRUM_CHANNEL = 9  # General MIDI percussion: never a melody
@@ -74,6 +77,8 @@ class _File:
 
 
 def _read(data: bytes, source: str) -> mido.MidiFile:
+    import mido  # imported by reading MIDI alone: composing, which writes it, never pays for it
+
     if not data:
         raise BadInput(f"{source}: empty file, not a MIDI file")
     try:  # Latin-1, the MIDI convention for text, reads any bytes; _text tries UTF-8 first
@@ -97,6 +102,8 @@ def _text(name: str) -> str:
 
 
 def _scan(midi: mido.MidiFile) -> _File:
+    import mido
+
     found = _File(midi.ticks_per_beat, {}, {}, {}, {}, {}, {}, 0, 0, 0)
     for number, track in enumerate(midi.tracks):
         now = 0

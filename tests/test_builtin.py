@@ -76,6 +76,7 @@ def test_the_built_in_model_is_compact_and_its_float16_weights_predict_as_float3
     full, compact = store.load(tmp_path / "full"), store.load(tmp_path / "compact")
     assert compact.model.weights[0].dtype == np.float16
     assert [s.tokens for s in compact.meta.songs] == [s.tokens for s in full.meta.songs]
+    assert [a.tolist() for a in compact.song_ids] == [b.tolist() for b in full.song_ids]
     held = read[40:60] + songs
     a, b = (evaluate(m.model, held, full_song=False).overall for m in (full, compact))
     assert abs(a.bits_per_token - b.bits_per_token) < 0.002

@@ -18,7 +18,16 @@ import pytest
 from conftest import FIXTURES, NABIYA, invoke, numpy_model, saved_weights, tokens
 from melodygen import generation, store
 from melodygen.evaluation import song_rhythm
-from melodygen.generation import CopyIndex, Limits, Sampling, beam_search, choose, sample
+from melodygen.generation import (
+    CopyIndex,
+    Limits,
+    Sampling,
+    beam_search,
+    choose,
+    choose_rows,
+    sample,
+)
+from melodygen.kinds import layers
 from melodygen.midi import PPQ
 from melodygen.notation import parse_song, parse_token
 
@@ -88,6 +97,91 @@ def test_choose_with_temperature_top_k_and_top_p():
     assert set(np.flatnonzero(drawn(300, temperature=1.0, top_p=0.5))) == {0}  # 0.5 suffices
     nucleus = drawn(4000, temperature=1.0, top_p=0.7)  # 0.5 + 0.3 reach 0.7
     np.testing.assert_allclose(nucleus, [0.5 / 0.8, 0.3 / 0.8, 0, 0], atol=0.03)
+
+
+def choose_one(log_probs, sampling: Sampling, rng) -> int:
+    """generation.choose as it was written before tunes were drawn side by side: one row."""
+    if not sampling.temperature or rng is None:
+        return int(np.argmax(log_probs))
+    logits = np.asarray(log_probs, np.float64) / sampling.temperature
+    if 0 < sampling.top_k < len(logits):
+        logits[np.argsort(logits, kind="stable")[: -sampling.top_k]] = -np.inf
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    if sampling.top_p < 1:
+        order = np.argsort(-p, kind="stable")
+        kept = np.searchsorted(np.cumsum(p[order]), sampling.top_p) + 1
+        p[order[kept:]] = 0
+        p /= p.sum()
+    return int(min(np.searchsorted(np.cumsum(p), rng.random(), side="right"), len(p) - 1))
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 33, 921])
+def test_choose_rows_draws_each_row_as_choose_did_alone(size):
+    rng = np.random.default_rng(size)
+    rows = 70
+    log_probs = rng.normal(0, 3, (rows, size))
+    log_probs[rng.random((rows, size)) < 0.3] = -np.inf
+    log_probs[:, 0] = 0.0  # one token each may take
+    log_probs[1, : min(size, 4)] = 0.0  # ties
+    samplings = [
+        Sampling(1.0),
+        Sampling(0.7, top_k=5),
+        Sampling(1.3, top_p=0.9),
+        Sampling(1.0, top_k=3, top_p=0.5),
+        Sampling(0.0),
+        Sampling(2.0, top_p=0.01),
+    ]
+    for sampling in samplings:
+        streams = [np.random.default_rng([4, r]) for r in range(rows)]
+        expected = [choose_one(log_probs[r], sampling, streams[r]) for r in range(rows)]
+        streams = [np.random.default_rng([4, r]) for r in range(rows)]
+        assert choose_rows(log_probs, sampling, streams).tolist() == expected, sampling
+        streams = [np.random.default_rng([4, r]) for r in range(rows)]
+        some = [3, 1, 40]  # a row draws the same token among any others
+        assert choose_rows(log_probs[some], sampling, [streams[r] for r in some]).tolist() == [
+            expected[r] for r in some
+        ]
+        greedy = choose_rows(log_probs[:2], sampling, [None, None])
+        assert greedy.tolist() == np.argmax(log_probs[:2], 1).tolist()
+
+
+def test_a_rows_product_gives_each_row_the_same_bits_whatever_the_batch():
+    """What composing needs of layers.matmul: a row's bits in a batch of any size from 32 on
+    are those of a 32-row product holding it with any other rows."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 48)).astype(np.float32)
+    w = rng.normal(size=(48, 70)).astype(np.float32)
+    others = rng.normal(size=(31, 48)).astype(np.float32)
+    alone = np.stack(
+        [layers.matmul(np.concatenate([x[r : r + 1], others]), w)[0] for r in range(100)]
+    )
+    for n in (32, 33, 40, 64, 65, 100):
+        assert np.array_equal(layers.matmul(x[:n], w), alone[:n]), n
+    assert np.array_equal(layers.matmul(x[:5], w), x[:5] @ w)  # fewer: one product, as before
+    assert generation.BLOCK == layers.ROWS  # what composing pads a batch to
+
+
+def test_tune_k_is_the_same_whatever_the_count_with_max_copy_redrawing(cli, tmp_path):
+    """40 song-rnn tunes are two row blocks drawn side by side, ending at different steps, a
+    tune over --max-copy drawn again with the others that are; tune k is what -n 1 and -n 3
+    draw."""
+    common = ("compose", "--model", FIXTURES / "song-rnn", "--random-seed", "5", "--length",
+              "12", "--max-copy", "2")  # fmt: skip
+    many = cli(*common, "-n", "40", "-o", "many/t.mid")
+    few = cli(*common, "-n", "3", "-o", "few/t.mid")
+    one = cli(*common, "-o", "one.mid")
+    assert many.exit_code == few.exit_code == one.exit_code == 0, many.output
+    assert "samplings" in many.stderr  # some tune was drawn again
+    assert many.stdout.splitlines()[:3] == few.stdout.splitlines()
+    assert few.stdout.splitlines()[0] == one.stdout.strip()
+    for k in (1, 2, 3):
+        ours = (tmp_path / f"many/t-{k:02d}.mid").read_bytes()
+        assert ours == (tmp_path / f"few/t-{k}.mid").read_bytes()
+    assert (tmp_path / "many/t-01.mid").read_bytes() == (tmp_path / "one.mid").read_bytes()
+    lines = [line.split(": ", 1)[1] for line in many.stderr.splitlines() if ".mid: " in line]
+    assert lines[:3] == [line.split(": ", 1)[1] for line in few.stderr.splitlines()
+                         if ".mid: " in line]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -229,9 +323,11 @@ def test_copy_index_agrees_with_a_brute_force_scan():
     rng = np.random.default_rng(0)
     songs = [rng.integers(0, 4, rng.integers(1, 40)).tolist() for _ in range(50)]
     index = CopyIndex(songs)
+    tunes = []
     for _ in range(40):
         tune = rng.integers(0, 4, rng.integers(0, 25)).tolist()
         found = index.longest(tune)
+        tunes.append(tune)
         best = max(
             (j - i for i in range(len(tune)) for j in range(i + 1, len(tune) + 1)
              if any(str(tune[i:j])[1:-1] in str(s) for s in songs)),
@@ -242,6 +338,7 @@ def test_copy_index_agrees_with_a_brute_force_scan():
             run = tune[found.at : found.at + best]
             song = songs[found.song]
             assert any(song[k : k + best] == run for k in range(len(song)))
+    assert index.longest_of(tunes) == [index.longest(t) for t in tunes]  # all at once
 
 
 def test_bars_stop_at_a_bar_line_of_the_meter_and_no_end_keeps_going(cli, ngram_model, tmp_path):

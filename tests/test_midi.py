@@ -13,7 +13,8 @@ from conftest import CHAPTER_SEQ, NABIYA, SONGS
 from melodygen import corpus
 from melodygen.errors import MelodygenError
 from melodygen.midi import PPQ, song_to_midi
-from melodygen.notation import parse_song, read_song
+from melodygen.notation import DENOMINATORS, Song, parse_song, read_song
+from melodygen.theory import KEYS
 from melodygen.transcribe import import_midi
 
 
@@ -204,3 +205,57 @@ def test_bad_midi_is_a_clear_error(data, fragment):
 def test_all_songs_render_without_error():
     for song in corpus.read([SONGS]).songs:
         assert read_back(song_to_midi(song)).instruments[0].notes
+
+
+def mido_midi(song: Song, tempo=None, program=None, ppq: int = PPQ) -> bytes:
+    """song_to_midi as it was written with mido's messages, before it wrote the bytes itself."""
+    numerator, denominator = song.time or (4, 4)
+    track = mido.MidiTrack()
+    if song.title:
+        track.append(mido.MetaMessage("track_name", name=song.title))
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo or song.tempo or 120)))
+    track.append(mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator))
+    if song.key:
+        name = song.key[0].upper() + song.key[1:].replace("-", "b")
+        track.append(mido.MetaMessage("key_signature", key=name + "m" * song.key[0].islower()))
+    program = song.program if program is None else program
+    track.append(mido.Message("program_change", program=program or 0))
+    delta, sounding, held = 0, [], False
+    for note in song.notes:
+        ticks = round(note.length * ppq)
+        if sounding and held and note.midi_pitch == sounding[0]:
+            sounding[1] += ticks
+        else:
+            if sounding:
+                track.append(mido.Message("note_on", note=sounding[0], velocity=100, time=delta))
+                track.append(
+                    mido.Message("note_off", note=sounding[0], velocity=0, time=sounding[1])
+                )
+                delta = 0
+            sounding = [] if note.is_rest else [note.midi_pitch, ticks]
+            delta += ticks if note.is_rest else 0
+        held = note.tie
+    if sounding:
+        track.append(mido.Message("note_on", note=sounding[0], velocity=100, time=delta))
+        track.append(mido.Message("note_off", note=sounding[0], velocity=0, time=sounding[1]))
+        delta = 0
+    track.append(mido.MetaMessage("end_of_track", time=delta))
+    midi = mido.MidiFile(type=0, ticks_per_beat=ppq, charset="utf-8")
+    midi.tracks.append(track)
+    out = io.BytesIO()
+    midi.save(file=out)
+    return out.getvalue()
+
+
+def test_the_bytes_are_those_mido_writes_for_the_same_messages():
+    songs = [*corpus.read([SONGS]).songs, parse_song("trip{c8 d8 e8} c4~ c4 r8. f'#16~ f'#2 r4")]
+    for i, key in enumerate(KEYS):  # every key signature, meter, a long title, odd ppq
+        time = (1 + 17 * i % 255, DENOMINATORS[i % len(DENOMINATORS)])
+        song = Song(songs[i % len(songs)].notes, title="Ünïcode " * i, tempo=3.6 + 33.1 * i,
+                    program=i % 128, time=time, key=key)  # fmt: skip
+        for options in ({}, {"tempo": 61.3, "program": 0}, {"ppq": 96}, {"ppq": 7}):
+            assert song_to_midi(song, **options) == mido_midi(song, **options), (key, options)
+    for song in songs:
+        assert song_to_midi(song) == mido_midi(song)
+    with pytest.raises(ValueError, match=r"range 0\.\.16777215"):  # as mido refuses it
+        song_to_midi(songs[0], tempo=3.5)

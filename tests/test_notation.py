@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import music21
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,7 +22,17 @@ from melodygen.notation import (
     parse_token,
     read_song,
 )
-from melodygen.theory import KEYS, LETTERS, key_for_people, key_on, parse_key, scale_of
+from melodygen.theory import (
+    _KK_MAJOR,
+    _KK_MINOR,
+    KEYS,
+    LETTERS,
+    key_for_people,
+    key_of,
+    key_on,
+    parse_key,
+    scale_of,
+)
 
 # token -> (MIDI pitch or None for a rest, length in beats)
 TOKENS = {
@@ -278,3 +289,27 @@ def test_a_key_that_is_none_is_one_clear_error(text):
 def test_a_keys_scale_major_or_minor_with_its_leading_tone():
     assert sorted(scale_of("D")) == [1, 2, 4, 6, 7, 9, 11]  # D E F# G A B C#
     assert sorted(scale_of("e")) == [0, 2, 3, 4, 6, 7, 9, 11]  # E F# G A B C D, and D#
+
+
+def test_the_key_estimate_is_krumhansl_schmuckler_as_np_corrcoef_ranks_it():
+    """key_of's 24 correlations in one product pick the key that np.corrcoef, one profile at a
+    time with the first of equals, picks: also for ties and for no correlation at all."""
+
+    def one_at_a_time(sounds):
+        weights = np.zeros(12)
+        for pitch, length in sounds:
+            weights[pitch % 12] += length
+        scores = [(np.corrcoef(weights, np.roll(profile, tonic))[0, 1], tonic, minor)
+                  for minor, profile in ((False, _KK_MAJOR), (True, _KK_MINOR))
+                  for tonic in range(12)]  # fmt: skip
+        _, tonic, minor = max(scores, key=lambda s: np.nan_to_num(s[0], nan=-2))
+        return key_on(tonic, minor)
+
+    rng = np.random.default_rng(0)
+    cases = [[(60 + i, 1.0) for i in range(12)], [(60, 1.0)], [(60, 1.0), (66, 1.0)]]
+    cases += [[(60 + i, 1.0), (66 + i, 1.0)] for i in range(12)]  # tritones: ties
+    cases += [list(zip(rng.integers(40, 90, n).tolist(), rng.choice([0.5, 1.0, 2.0], n).tolist(),
+                       strict=True)) for n in rng.integers(1, 20, 300)]  # fmt: skip
+    with np.errstate(invalid="ignore", divide="ignore"):
+        assert [key_of(c) for c in cases] == [one_at_a_time(c) for c in cases]
+    assert key_of([]) is None

@@ -40,21 +40,23 @@ def trained(slice_songs):
     return training.train(SONG_RNN, spec, train, seed=3, valid=valid)
 
 
-def assert_numpy_equals_keras(trained, songs) -> None:
+def assert_numpy_equals_keras(trained, songs, atol: float = 2e-6) -> None:
     """The numpy predictor, told each song's meter and bar lines, gives Keras's probabilities
     over the whole song."""
     model, keras_model = trained.model, trained.keras_model
     starts = [Start.of(song, estimate=True) for song in songs]
     data = song_rnn.song_data([[song.notes] for song in songs], model.vocab, starts, model.spec)
     for song, start, ids in zip(songs, starts, data.inputs, strict=True):
-        zeros = [np.zeros((1, model.spec.units), np.float32)] * (2 * model.spec.layers)
-        logits = keras_model([ids[0][None], *zeros], training=False)[0][0].numpy()
+        states = len(model.kind.state_names(model.spec))
+        zeros = [np.zeros((1, model.spec.units), np.float32)] * states
+        out = keras_model([ids[0][None], *zeros], training=False)
+        logits = (out[0] if states else out)[0].numpy()  # Keras gives a lone output bare
         theirs = np.exp(logits - logits.max(1, keepdims=True))
         theirs /= theirs.sum(1, keepdims=True)
         predictor = model.predictor()
         indices = model.vocab.encode(song.tokens)
         ours = [predictor.reset(1, [start])] + [predictor.feed(np.array([i])) for i in indices]
-        np.testing.assert_allclose(np.exp(np.concatenate(ours)), theirs, atol=2e-6)
+        np.testing.assert_allclose(np.exp(np.concatenate(ours)), theirs, atol=atol)
 
 
 def test_numpy_forward_equals_keras_over_whole_songs(trained, slice_songs):
@@ -148,28 +150,33 @@ TWO_REPLICAS = """
 import sys, numpy as np
 from melodygen import corpus, training
 from melodygen.kinds.song_rnn import SONG_RNN
+from melodygen.kinds.song_transformer import SONG_TRANSFORMER
 training.setup_tensorflow(single_thread=False, cpu_devices=2)  # the host's CPU as 2 devices
 songs = corpus.read([sys.argv[1]]).songs[:12]
-weights = {}
-for devices in (1, 2):
-    spec = SONG_RNN.spec.replace(units=16, embedding=8, dropout=0.0, epochs=2,
+for kind in (SONG_RNN, SONG_TRANSFORMER):
+    weights = {}
+    for devices in (1, 2):
+        spec = kind.spec.replace(units=16, embedding=8, dropout=0.0, epochs=2, layers=2,
                                  transpose=(0, 0), batch=4, devices=devices, steps=1)
-    weights[devices] = training.train(SONG_RNN, spec, songs, seed=3).model.weights
-print(max(float(np.abs(a - b).max()) for a, b in zip(weights[1], weights[2])))
-print(max(float(np.abs(a).max()) for a in weights[1]))
+        weights[devices] = training.train(kind, spec, songs, seed=3).model.weights
+    print(max(float(np.abs(a - b).max()) for a, b in zip(weights[1], weights[2])))
+    print(max(float(np.abs(a).max()) for a in weights[1]))
 """
 
 
 def test_two_replicas_give_the_weights_of_one(essen_slice):
     """tf.distribute's MirroredStrategy over the CPU split in two: each replica trains on half
-    of each batch, and the weights after two epochs are one replica's, to float tolerance."""
+    of each batch, and the weights after two epochs are one replica's, to float tolerance; for
+    the song-rnn and the song-transformer, which share the trainer."""
     proc = subprocess.run(
         [sys.executable, "-c", TWO_REPLICAS, str(essen_slice)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    difference, largest = map(float, proc.stdout.split())
-    assert difference < 1e-5 and largest > 0.1
+    figures = list(map(float, proc.stdout.split()))
+    for difference, largest in zip(figures[::2], figures[1::2], strict=True):
+        assert difference < 1e-5 and largest > 0.1
+    assert len(figures) == 4
 
 
 @pytest.fixture(scope="module")
@@ -273,7 +280,9 @@ def test_training_gives_the_weights_an_earlier_release_gave(slice_songs):
     """tests/data/models/song-rnn was trained by `melodygen train` with these settings, before
     a song-rnn was told the meter."""
     train, valid = slice_songs
-    spec = TINY.replace(transpose=(-2, 2), dropout=0.2, meter="none")
+    spec = TINY.replace(
+        transpose=(-2, 2), dropout=0.2, meter="none", chunk=64, learning_rate=0.01, decay=0.75
+    )  # that release's defaults
     trained = training.train(SONG_RNN, spec, train, seed=3, valid=valid)
     assert_same_weights(list(trained.model.weights), saved_weights(FIXTURES / "song-rnn"))
 
@@ -321,3 +330,17 @@ def test_a_model_from_before_ties_and_triplets_still_loads_and_predicts_the_same
     with pytest.raises(ValueError, match="do not fit"):
         weights[1] = weights[1][:20]
         model.kind.check_weights(weights, model.spec, len(model.vocab))
+
+
+def test_learning_rate_schedules_by_batch():
+    """Exponential: each epoch's rate; cosine: half a cosine from the rate to 0 over the
+    epochs asked for; a warm-up rises linearly to either."""
+    rate = song_rnn.learning_rate
+    spec = SONG_RNN.spec.replace(learning_rate=0.01, decay=0.5, epochs=4)
+    assert [rate(spec, e, b, 10) for e, b in [(0, 0), (0, 9), (2, 5)]] == [0.01, 0.01, 0.0025]
+    cosine = spec.replace(schedule="cosine")
+    assert rate(cosine, 0, 0, 10) == 0.01 and abs(rate(cosine, 2, 0, 10) - 0.005) < 1e-12
+    assert rate(cosine, 3, 9, 10) < 2e-5 and rate(cosine, 9, 0, 10) == 0
+    warm = cosine.replace(warmup=20)
+    assert rate(warm, 0, 4, 10) == rate(cosine, 0, 4, 10) * 5 / 20
+    assert rate(warm, 2, 0, 10) == rate(cosine, 2, 0, 10)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from melodygen.corpus import MIN_SPLIT_SONGS
 from melodygen.errors import BadInput
-from melodygen.kinds import ngram, song_rnn, window
+from melodygen.kinds import ngram, song_rnn, song_transformer, window
 from melodygen.kinds.base import Kind, Model, Setting, Spec
 from melodygen.notation import Song
 from melodygen.within import Within
@@ -27,6 +27,7 @@ KINDS: dict[str, Kind] = {
         *CHAPTER,
         ngram.NGRAM,
         song_rnn.SONG_RNN,
+        song_transformer.SONG_TRANSFORMER,
     )
 }
 CHAPTER_KINDS = tuple(kind.name for kind in CHAPTER)

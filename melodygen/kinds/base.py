@@ -267,7 +267,8 @@ class Kind:
     def tuned_spec(self, base: Spec) -> Spec:
         """The settings to fine-tune a model with these settings (``train --from``): its sizes,
         and what suits a few songs and weights that have learned already."""
-        raise BadInput(f"a {self.name} model cannot be fine-tuned: only a song-rnn can", "from")
+        raise BadInput(f"a {self.name} model cannot be fine-tuned: only a song-rnn or a "
+                       "song-transformer can", "from")  # fmt: skip
 
     def fit(self, songs: Sequence[Song], spec: Spec, run: Run) -> Trained:
         """Train (or count) a model of the songs; ``run`` says how to report and measure, and

@@ -35,7 +35,7 @@ import numpy as np
 from melodygen.encoding import Vocabulary
 from melodygen.kinds import base
 from melodygen.kinds.base import Kind, Model, Spec, check_shapes, setting
-from melodygen.kinds.layers import log_softmax, lstm_steps
+from melodygen.kinds.layers import log_softmax, lstm_steps, matmul
 from melodygen.notation import MIDDLE_C_OCTAVE, Note, Song
 from melodygen.theory import LETTERS
 from melodygen.training import EpochLoop, Run, Trained, setup_tensorflow
@@ -241,9 +241,9 @@ class Perceptron(WindowKind):
         w1, b1, w2, b2, w3, b3 = p.weights
         full = np.zeros((len(x), p.spec.window, x.shape[2]), np.float32)
         full[:, p.spec.window - x.shape[1] :] = x  # tokens before the song's start are 0
-        hidden = np.maximum(full.reshape(len(x), -1) @ w1 + b1, 0)
-        hidden = np.maximum(hidden @ w2 + b2, 0)
-        return hidden @ w3 + b3, None
+        hidden = np.maximum(matmul(full.reshape(len(x), -1), w1) + b1, 0)
+        hidden = np.maximum(matmul(hidden, w2) + b2, 0)
+        return matmul(hidden, w3) + b3, None
 
 
 class WindowLSTM(WindowKind):
@@ -281,7 +281,7 @@ class WindowLSTM(WindowKind):
         full = x.shape[1] == p.spec.window
         h0, c0 = p.state if self.stateful and full else (np.zeros_like(s) for s in p.state)
         h, c = lstm_steps(x, h0, c0, kernel, recurrent, bias)
-        return h @ dense + dense_bias, (h, c) if self.stateful else None
+        return matmul(h, dense) + dense_bias, (h, c) if self.stateful else None
 
 
 # The chapter's batch sizes: 10 and 14 windows; a stateful LSTM reads one window at a time.
