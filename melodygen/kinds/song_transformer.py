@@ -5,12 +5,13 @@ song-rnn is (song_rnn.SongTrainer: batches of whole songs, each in a random key 
 under a tf.distribute strategy, until the held-out loss stops improving).
 
 Each block is pre-norm (layer normalization before causal self-attention and before a ReLU
-feed-forward layer, each added back: GPT-2's arrangement, which trains without a warm-up-free
-blow-up). Positions are relative, as Music Transformer's are, but by rotary embeddings (Su et
-al. 2021): each head's queries and keys are turned by an angle proportional to their position,
-so that their product depends on the distance alone; that needs no skewed relative-logit
-tensor, and a key once computed never changes, so composing and evaluating keep a key/value
-cache and pay one position per token (TransformerPredictor, numpy only).
+feed-forward layer, each added back: GPT-2's arrangement, which trains stably at a
+Transformer's learning rates). Positions are relative, as Music Transformer's are, but by
+rotary embeddings (Su et al. 2021): each head's queries and keys are turned by an angle
+proportional to their position, so that their product depends on the distance alone; that
+needs no skewed relative-logit tensor, and a key once computed never changes, so composing
+and evaluating keep a key/value cache and pay one position per token (TransformerPredictor,
+numpy only).
 """
 
 from __future__ import annotations
@@ -41,7 +42,12 @@ class TransformerSpec(SongSpec):
     layers: int = setting(4, "Transformer blocks", 1, 8, panel="model")
     learning_rate: float = base.learning_rate(0.002)
     dropout: float = setting(0.1, "dropout on the inputs and on each block's two outputs", 0, 0.9)
-    chunk: int = setting(4096, "the most tokens of a song read at once (longer: cut)", 1, 4096)
+    chunk: int = setting(
+        4096,
+        "the most tokens of a song read at once (a longer one in parts that do not see each other)",
+        1,
+        4096,
+    )
     epochs: int = base.epochs(4)
     schedule: str = song_rnn.schedule("cosine")
     warmup: int = song_rnn.warmup(100)
