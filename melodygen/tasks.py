@@ -25,6 +25,7 @@ from melodygen import (
     midi,
     notation,
     plots,
+    score,
     store,
     theory,
     training,
@@ -543,16 +544,19 @@ class Outputs:
     png: bool = False
     soundfont: Path | None = None
     txt: bool = False  # the song file: header and tokens, bar lines where the meter puts them
+    musicxml: bool = False  # the score (score.py: music21)
 
     def paths(self, number: int, count: int) -> list[Path]:
         """Tune ``number``'s files, the MIDI first."""
         if self.out is None:
             return []
         named = self.out.suffix.lower()
-        midi_path = self.out.with_suffix(".mid") if named in (".wav", ".txt") else self.out
+        also = (".wav", ".txt", *score.SUFFIXES)  # a name of one of these: MIDI and it
+        midi_path = self.out.with_suffix(".mid") if named in also else self.out
         if count > 1:
             midi_path = midi_path.with_stem(f"{midi_path.stem}-{number:0{len(str(count))}d}")
-        asked = ((".wav", self.wav), (".png", self.png), (".txt", self.txt))
+        asked = ((".wav", self.wav), (".png", self.png), (".txt", self.txt),
+                 (".musicxml", self.musicxml))  # fmt: skip
         extra = [s for s, on in asked if on or named == s]
         return [midi_path] + [midi_path.with_suffix(s) for s in extra]
 
@@ -593,7 +597,8 @@ def compose(
     writable: set[Path] = set()
     for number in range(1, count + 1):
         for path in outputs.paths(number, count):
-            check_output(path, (*midi.SUFFIXES, ".wav", ".png", ".txt"), writable=writable)
+            check_output(path, (*midi.SUFFIXES, ".wav", ".png", ".txt", *score.SUFFIXES),
+                         writable=writable)  # fmt: skip
     given = dict(header or {})
     if given.get("program") is not None:
         given["program"] = midi.program_number(str(given["program"]))
@@ -659,7 +664,7 @@ def render(
     when one was asked for and FluidSynth or a SoundFont is missing."""
     paths = outputs.paths(1, 1)
     for path in paths:
-        check_output(path, (*midi.SUFFIXES, ".wav"))
+        check_output(path, (*midi.SUFFIXES, ".wav", *score.SUFFIXES))
     number = None if program is None else midi.program_number(program)
     song = notation.read_song(song_path)
     return (song, *_write_song(song, paths, outputs.soundfont, tempo=tempo, program=number))
@@ -681,6 +686,8 @@ def _write_song(
                 continue
         elif path.suffix.lower() == ".txt":
             write_atomic(path, format_song(song))
+        elif path.suffix.lower() in score.SUFFIXES:
+            write_atomic(path, score.musicxml(song))
         else:
             write_atomic(path, picture() if path.suffix == ".png" else data)
         written.append(path)
