@@ -262,9 +262,13 @@ class SongPredictor:
         self.pitch_embedding, self.length_embedding, self.repeat_embedding = w[:3]
         told = len(kind.start_shapes(spec))  # meter numerator, denominator, place; key
         self.start_embeddings = w[3 : 3 + told]
-        first, n = 3 + told, self.cell.arrays
-        self.layers = [w[first + n * i : first + n * (i + 1)] for i in range(spec.layers)]
+        self.layers = self._body(w[3 + told : -2])
         self.dense, self.dense_bias = w[-2], w[-1]
+
+    def _body(self, w: list[np.ndarray]) -> list[list[np.ndarray]]:
+        """Each layer's weights, from those between the input tables and the output layer."""
+        n = self.cell.arrays
+        return [w[n * i : n * (i + 1)] for i in range(self.spec.layers)]
 
     def reset(self, batch: int = 1, starts: Sequence[Start] | None = None) -> np.ndarray:
         zeros = np.zeros((batch, self.spec.units), np.float32)
@@ -668,16 +672,24 @@ class SongTrainer(EpochLoop):
         return total(nats), total(right), [strategy.gather(f, axis=0) for f in finals]
 
     def _epochs(self, first: int, count: int, until_perfect: bool):
-        tf, spec = self.tf, self.spec
+        spec = self.spec
         total, right, tokens = 0.0, 0.0, 0.0
         batches = song_batches(self.seed, first, self.data, spec.batch, spec.key, spec.steps)
         count = batches_per_epoch(len(self.data.lengths), spec.batch, spec.steps)
         for b, (x, y, mask) in enumerate(batches):
             self.optimizer.learning_rate.assign(learning_rate(spec, first, b, count))
-            states = [tf.zeros((len(x), spec.units))] * self.states
-            for t in range(0, x.shape[1], spec.chunk):
-                part = slice(t, t + spec.chunk)
-                nats, hits, states = self._step(x[:, part], y[:, part], mask[:, part], states)
-                total, right = total + float(nats), right + float(hits)
+            for nats, hits in self.batch(x, y, mask):
+                total, right = total + nats, right + hits
             tokens += float(mask.sum())
         return [total / tokens], [right / tokens], False
+
+    def batch(self, x, y, mask) -> list[tuple[float, float]]:
+        """One batch of songs, chunk by chunk, the state carried from each to the next; each
+        chunk's summed loss (nats) and right predictions."""
+        states = [self.tf.zeros((len(x), self.spec.units))] * self.states
+        out = []
+        for t in range(0, x.shape[1], self.spec.chunk):
+            part = slice(t, t + self.spec.chunk)
+            nats, hits, states = self._step(x[:, part], y[:, part], mask[:, part], states)
+            out.append((float(nats), float(hits)))
+        return out

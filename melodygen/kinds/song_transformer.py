@@ -158,14 +158,11 @@ class TransformerPredictor(SongPredictor):
     """A song-transformer read one token at a time, each block keeping the keys and values of
     the positions before (grown in place, doubling)."""
 
-    def __init__(self, kind, spec: TransformerSpec, weights, vocab) -> None:
-        super().__init__(kind, spec, weights, vocab)
-        w = [np.asarray(a, np.float32) for a in weights]
-        first = 3 + len(kind.start_shapes(spec))
-        self.projection = w[first : first + 2]
-        blocks = w[first + 2 : -4]
-        self.layers = [blocks[i : i + BLOCK_ARRAYS] for i in range(0, len(blocks), BLOCK_ARRAYS)]
-        self.final_norm = w[-4:-2]
+    def _body(self, w):
+        """The input projection, then each block's BLOCK_ARRAYS, then the final norm."""
+        self.projection, self.final_norm = w[:2], w[-2:]
+        blocks = w[2:-2]
+        return [blocks[i : i + BLOCK_ARRAYS] for i in range(0, len(blocks), BLOCK_ARRAYS)]
 
     def reset(self, batch=1, starts=None):
         u = self.spec.units
