@@ -208,6 +208,11 @@ ModelDir = Annotated[
         f"({store.DEFAULT_BUILT_IN}) (default: the latest trained, else {store.DEFAULT_BUILT_IN}).",
     ),
 ]
+MusicXml = Annotated[bool, typer.Option("--musicxml", help="Also write MusicXML (.musicxml).")]
+Abc = Annotated[bool, typer.Option("--abc", help="Also write ABC notation (.abc).")]
+Score = Annotated[
+    bool, typer.Option("--score", help="Also write the engraved score (.svg and .score.png).")
+]
 WRONG = "bold white on red"  # the chapter boxes wrong notes in red
 WRONG_MARK = "*"  # and a character, for output without colour
 
@@ -216,19 +221,27 @@ WRONG_MARK = "*"  # and a character, for output without colour
 def render(
     song: Annotated[Path, typer.Argument(help="A song file.")],
     out: Annotated[
-        Path, typer.Option("-o", "--out", help="The MIDI file (.mid), or MIDI and audio (.wav).")
+        Path,
+        typer.Option(
+            "-o",
+            "--out",
+            help="The MIDI file (.mid), or MIDI and audio (.wav), the song file (.txt), a score "
+            "(.musicxml, .mxl, .abc, .svg, .score.png).",
+        ),
     ],
     tempo: Tempo = None,
     program: Program = None,
     wav: Annotated[bool, typer.Option(help="Also write audio (.wav) through FluidSynth.")] = False,
+    musicxml: MusicXml = False,
+    abc: Abc = False,
+    score: Score = False,
     soundfont: Annotated[
         Path | None, typer.Option(help="A SoundFont for --wav (default: $MELODYGEN_SOUNDFONT).")
     ] = None,
 ) -> None:
-    """Write a song file as a MIDI file (and as audio)."""
-    parsed, files, problem = tasks.render(
-        song, tasks.Outputs(out, wav, soundfont=soundfont), tempo, program
-    )
+    """Write a song file as a MIDI file (and as audio, a score)."""
+    outputs = tasks.Outputs(out, wav, soundfont=soundfont, musicxml=musicxml, abc=abc, score=score)
+    parsed, files, problem = tasks.render(song, outputs, tempo, program)
     names = ", ".join(escape(str(f)) for f in files)
     _stderr().print(f"wrote {names}: {len(parsed.notes)} notes and rests")
     if problem:
@@ -737,9 +750,23 @@ def evaluate(
         bool, typer.Option("--songs", help="Print each song's predictions, wrong notes marked.")
     ] = False,
     png: Annotated[bool, typer.Option(help="Also write a piano roll of each song.")] = False,
+    musicxml: MusicXml = False,
+    abc: Abc = False,
+    score: Annotated[
+        bool,
+        typer.Option(
+            "--score",
+            help="Also write the predictions engraved (.svg, .score.png), wrong notes red, the "
+            "true note above.",
+        ),
+    ] = False,
 ) -> None:
     """Measure a model on songs; predict them one step at a time and whole; write MIDI."""
-    result = tasks.evaluate_songs(model, songs or [], out, held_out, png, within_tune, per_note)
+    scores = [s for s, on in ((".musicxml", musicxml), (".abc", abc), (".svg", score),
+                              (".score.png", score)) if on]  # fmt: skip
+    result = tasks.evaluate_songs(
+        model, songs or [], out, held_out, png, within_tune, per_note, scores
+    )
     _stderr().print(f"{_model_line(result.loaded)}; learning within each tune: "
                     f"{result.within.describe()}")  # fmt: skip
     _skipped(result.skipped, len(result.evaluation.songs) + len(result.skipped))
@@ -885,6 +912,16 @@ def compose(
     txt: Annotated[
         bool, typer.Option("--txt", help="Also write the song file (.txt), with bar lines.")
     ] = False,
+    musicxml: MusicXml = False,
+    abc: Abc = False,
+    score: Score = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write a page to listen to the tunes and choose (.html): each tune's "
+            "score, audio, figures and files beside it (implies --wav --musicxml --abc --score)."
+        ),
+    ] = None,
     key: Annotated[
         str | None,
         typer.Option(
@@ -915,11 +952,12 @@ def compose(
         Sampling(temperature, top_k, top_p, beam),
         random_seed,
         limits,
-        tasks.Outputs(out, wav, png, soundfont, txt),
+        tasks.Outputs(out, wav, png, soundfont, txt, musicxml, abc, score),
         {"tempo": tempo, "program": program, "time": time},
         max_copy,
         key=key,
         within_tune=within_tune,
+        html=html,
     )
     console = _stderr()
     console.print(_model_line(composition.loaded))
@@ -929,6 +967,8 @@ def compose(
     for tune in composition.tunes:
         print(" ".join(format_body(tune.song, bars_per_line=None)))
         console.print(escape(_tune_line(tune, count, max_copy)))
+    if html is not None:
+        console.print(f"wrote {escape(str(html))}: the {count} tunes to listen to and choose")
     if composition.audio:
         raise AudioUnavailable(composition.audio)
 

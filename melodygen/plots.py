@@ -6,13 +6,14 @@ only, with the non-interactive Agg backend, so nothing else pays for it.
 
 from __future__ import annotations
 
+import collections
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from melodygen.notation import Song, parse_token
-from melodygen.theory import pitch_name
+from melodygen.notation import Note, Song, parse_token
+from melodygen.theory import spell
 
 WRONG = "#d62728"  # the chapter boxes wrong notes in red
 
@@ -77,14 +78,25 @@ def _note(
     ax.add_patch(Rectangle((onset, pitch - height / 2), width, height, linewidth=0, **style))
 
 
-def _label_pitches(ax, pitches: set[int]) -> None:
-    """A tick and a name on every pitch row a note uses (and no others)."""
+def _label_pitches(ax, pitches: set[int], notes: Iterable[Note] = ()) -> None:
+    """A tick and a name on every pitch row a note uses (and no others), named as the notes
+    spell it (their most common spelling: G#4 in a tune that writes g#, not Ab4)."""
     rows = sorted(pitches) or [60]
+    spellings = collections.Counter(
+        (n.midi_pitch, n.letter, n.alter, n.octave) for n in notes if not n.is_rest
+    )
+    named: dict[int, tuple[str, int, int]] = {}
+    for (pitch, *spelling), _ in spellings.most_common():
+        named.setdefault(pitch, tuple(spelling))
     ax.set_yticks(rows)
-    ax.set_yticklabels([pitch_name(p) for p in rows])
+    ax.set_yticklabels([_spelled(*named.get(p) or spell(p)) for p in rows])
     ax.set_ylim(rows[0] - 1.5, rows[-1] + 1.5)
     ax.grid(axis="y", color="0.93", linewidth=0.8)
     ax.set_axisbelow(True)
+
+
+def _spelled(letter: str, alter: int, octave: int) -> str:
+    return f"{letter.upper()}{'#' * alter if alter > 0 else 'b' * -alter}{octave}"
 
 
 def prediction_plot(
@@ -126,7 +138,7 @@ def prediction_figure(
         ax.set_title(f"{name}: {wrong} of {len(truth) - given} wrong (red); the song in grey")
         ax.set_ylabel("pitch")
         ax.set_xlim(0, max(sum(n.beats for n in notes), 1))
-        _label_pitches(ax, pitches)
+        _label_pitches(ax, pitches, [*notes, *map(parse_token, predicted)])
     axes[-1, 0].set_xlabel("beats")
     fig.suptitle(title)
     fig.tight_layout()
@@ -160,7 +172,7 @@ def piano_roll_figure(song: Song, seed: int, title: str):
     ax.set_xlim(0, max(total, bar))
     ax.set_xlabel(f"beats (bars of {numerator}/{denominator})")
     ax.set_ylabel("pitch")
-    _label_pitches(ax, pitches)
+    _label_pitches(ax, pitches, song.notes)
     ax.set_title(title + (f": seed in grey, {len(song.notes) - seed} notes added" if seed else ""))
     fig.tight_layout()
     return fig

@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import secrets
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from melodygen import (
     kinds,
     midi,
     notation,
+    page,
     plots,
     score,
     store,
@@ -72,7 +74,7 @@ def check_output(
 ) -> None:
     """Refuse, before any work, an output melodygen cannot write or a path it cannot write to
     (``writable``: files.check_file_target's)."""
-    if path.suffix.lower() not in suffixes:
+    if score.suffix_of(path) not in suffixes:
         raise BadInput(
             f"{path}: cannot write {path.suffix or 'a file without an extension'}: "
             f"the output must end in {' or '.join(suffixes)}",
@@ -112,8 +114,11 @@ def _predictions_song(
     )
 
 
-def prediction_files(model: Model, evaluation: Evaluation) -> dict[str, bytes]:
-    """one_step.mid/.txt and full_song.mid/.txt: every song's predictions, aligned with it."""
+def prediction_files(
+    model: Model, evaluation: Evaluation, scores: Sequence[str] = ()
+) -> dict[str, bytes]:
+    """one_step.mid/.txt and full_song.mid/.txt: every song's predictions, aligned with it;
+    and each of ``scores`` (score.SUFFIXES), the wrong notes red with the true one above."""
     files = {}
     songs = [s.song for s in evaluation.songs]
     for mode in ("one_step", "full_song"):
@@ -121,6 +126,14 @@ def prediction_files(model: Model, evaluation: Evaluation) -> dict[str, bytes]:
         song = _predictions_song(songs, tokens, mode)
         files[f"{mode}.txt"] = format_song(song).encode()
         files[f"{mode}.mid"] = midi.song_to_midi(song)
+        wrong, start = {}, 0
+        for s, predicted in zip(evaluation.songs, tokens, strict=True):
+            truth = s.song.tokens
+            wrong.update((start + i, truth[i]) for i in range(s.given, len(truth))
+                         if predicted[i] != truth[i])  # fmt: skip
+            start += len(truth) + 1  # and the rest between songs
+        for suffix, data in score.files(song, scores, wrong).items():
+            files[f"{mode}{suffix}"] = data
     return files
 
 
@@ -388,12 +401,13 @@ def evaluate_songs(
     pictures: bool = False,
     within_tune: str | None = None,
     per_note: Path | None = None,
+    scores: Sequence[str] = (),
 ) -> Evaluated:
     """The model against songs (default: its training songs; with ``held_out``, only the given
     songs it held out in training), learning within each tune as ``within_tune`` says
     (learning()): the measures, the one-step and full-song predictions as MIDI and text, with
-    ``pictures`` a piano roll per song, and with ``per_note`` each note's figures as CSV
-    (evaluation.per_note)."""
+    ``pictures`` a piano roll per song, with ``per_note`` each note's figures as CSV
+    (evaluation.per_note), and the predictions in each format of ``scores``."""
     loaded = store.load(model_dir)
     out = out or loaded.path / "evaluate"
     check_directory_target(out)
@@ -425,7 +439,7 @@ def evaluate_songs(
         for s in evaluation.songs
     ]
     rhythms = {"songs": rhythm(songs), "full-song predictions": rhythm(predicted)}
-    files = prediction_files(model, evaluation)
+    files = prediction_files(model, evaluation, scores)
     if pictures:
         for s in evaluation.songs:
             rows = {
@@ -536,29 +550,37 @@ class Composition:
 
 @dataclass(frozen=True)
 class Outputs:
-    """Where a composition goes: ``out`` names the MIDI file (a .wav or .txt name: MIDI and
-    that), with -1, -2, ... before the suffix when several tunes are asked for."""
+    """Where a composition goes: ``out`` names the MIDI file (a name in another format of
+    WRITTEN_TOO: MIDI and that), with -1, -2, ... before the suffix when several tunes are asked
+    for; each flag adds a format beside the MIDI."""
 
     out: Path | None = None
     wav: bool = False
-    png: bool = False
+    png: bool = False  # the piano roll
     soundfont: Path | None = None
     txt: bool = False  # the song file: header and tokens, bar lines where the meter puts them
     musicxml: bool = False  # the score (score.py: music21)
+    abc: bool = False
+    score: bool = False  # engraved by Verovio: .svg and .score.png
 
     def paths(self, number: int, count: int) -> list[Path]:
         """Tune ``number``'s files, the MIDI first."""
         if self.out is None:
             return []
-        named = self.out.suffix.lower()
-        also = (".wav", ".txt", *score.SUFFIXES)  # a name of one of these: MIDI and it
-        midi_path = self.out.with_suffix(".mid") if named in also else self.out
+        named = score.suffix_of(self.out)
+        midi_path = self.out
+        if named in WRITTEN_TOO:
+            midi_path = self.out.with_name(self.out.name[: -len(named)] + ".mid")
         if count > 1:
             midi_path = midi_path.with_stem(f"{midi_path.stem}-{number:0{len(str(count))}d}")
-        asked = ((".wav", self.wav), (".png", self.png), (".txt", self.txt),
-                 (".musicxml", self.musicxml))  # fmt: skip
-        extra = [s for s, on in asked if on or named == s]
+        asked = {".wav": self.wav, ".png": self.png, ".txt": self.txt,
+                 ".musicxml": self.musicxml, ".abc": self.abc, ".svg": self.score,
+                 ".score.png": self.score}  # fmt: skip
+        extra = [s for s in (".png", *WRITTEN_TOO) if asked.get(s) or named == s]
         return [midi_path] + [midi_path.with_suffix(s) for s in extra]
+
+
+WRITTEN_TOO = (".wav", ".txt", *score.SUFFIXES)  # an output named so: its MIDI beside it
 
 
 def read_seed(text: str = "", path: Path | None = None) -> list[Note]:
@@ -584,6 +606,7 @@ def compose(
     tries: int = generation.MAX_COPY_TRIES,
     key: str | None = None,
     within_tune: str | None = None,
+    html: Path | None = None,
 ) -> Composition:
     """``count`` tunes continuing the seed, tune k drawn from its own random stream (the same
     whatever the count); each checked against the training songs and written as MIDI (and WAV,
@@ -591,14 +614,19 @@ def compose(
     name); each defaults to the training songs' most common. ``key`` (D, Em, Bb...): a model
     told the key composes in it; any other's tunes are moved into it (generation.to_key).
     ``within_tune``: what it learns within each tune as it draws it (learning(); None: nothing:
-    learning from its own samples, it repeats them, and its tunes stop ending: docs/cli.md)."""
+    learning from its own samples, it repeats them, and its tunes stop ending: docs/cli.md).
+    ``html``: a page to listen and choose (page.py), every tune's files beside it."""
     if count < 1:
         raise BadInput(f"must be 1 or more, not {count}", parameter="count")
     writable: set[Path] = set()
+    if html is not None:
+        check_output(html, (".html",), writable=writable)
+        named = outputs.out or html.with_name("tune.mid")
+        outputs = dataclasses.replace(outputs, out=named, wav=True, musicxml=True, abc=True,
+                                      score=True)  # fmt: skip
     for number in range(1, count + 1):
         for path in outputs.paths(number, count):
-            check_output(path, (*midi.SUFFIXES, ".wav", ".png", ".txt", *score.SUFFIXES),
-                         writable=writable)  # fmt: skip
+            check_output(path, (*midi.SUFFIXES, ".png", *WRITTEN_TOO), writable=writable)
     given = dict(header or {})
     if given.get("program") is not None:
         given["program"] = midi.program_number(str(given["program"]))
@@ -654,7 +682,33 @@ def compose(
                           style(song.notes, reference), kept, kept.onset_distance(timing),
                           None if key is None else in_key(song.notes, key), tune.tries,
                           tuple(files)))  # fmt: skip
+    if html is not None:
+        about = f"{count} tunes by {name} ({model.kind.name}), random seed {random_seed}"
+        write_atomic(html, page.html(f"{name}: {count} tunes", _entries(tunes, html), about))
     return Composition(loaded, tunes, random_seed, audio_problem)
+
+
+def _entries(tunes: Sequence[Tune], html: Path) -> list[page.Entry]:
+    """Each tune as the page shows it: its score, audio, figures and files, by relative URL."""
+    entries = []
+    for tune in tunes:
+        by_suffix = {score.suffix_of(p): p for p in tune.files}
+        url = {s: urllib.parse.quote(Path(os.path.relpath(p, html.parent)).as_posix())
+               for s, p in by_suffix.items()}  # fmt: skip
+        s, r = tune.style, tune.rhythm
+        copied = f"{tune.copied.length} tokens" + (
+            f" of {tune.copied_from}" if tune.copied_from else "")  # fmt: skip
+        meter = "{}/{}".format(*meter_of(tune.song))
+        figures = [("longest copied run", copied), ("key", s.scale), ("range", s.range),
+                   ("in the scale", f"{s.in_scale:.0%}"),
+                   ("meter", f"{meter}, {'whole bars' if r.whole else 'ends inside a bar'}"),
+                   ("across a bar line", f"{r.crossing} of {r.notes} notes")]  # fmt: skip
+        links = [(label, url[s]) for label, s in (("MIDI", ".mid"), ("MusicXML", ".musicxml"),
+                 ("ABC", ".abc"), ("PNG", ".score.png")) if s in url]  # fmt: skip
+        svg = by_suffix[".svg"].read_text() if ".svg" in by_suffix else None
+        entries.append(page.Entry(tune.song.title or f"tune {tune.number}", svg,
+                                  url.get(".wav"), links, figures))  # fmt: skip
+    return entries
 
 
 def render(
@@ -664,7 +718,7 @@ def render(
     when one was asked for and FluidSynth or a SoundFont is missing."""
     paths = outputs.paths(1, 1)
     for path in paths:
-        check_output(path, (*midi.SUFFIXES, ".wav", *score.SUFFIXES))
+        check_output(path, (*midi.SUFFIXES, *WRITTEN_TOO))
     number = None if program is None else midi.program_number(program)
     song = notation.read_song(song_path)
     return (song, *_write_song(song, paths, outputs.soundfont, tempo=tempo, program=number))
@@ -676,20 +730,22 @@ def _write_song(
     """Write the song to each path by its suffix (MIDI first); returns the paths written and
     why a WAV could not be (FluidSynth or a SoundFont missing), if so."""
     data = midi.song_to_midi(song, **midi_options)
+    scores = score.files(song, [s for p in paths if (s := score.suffix_of(p)) in score.SUFFIXES])
     written, problem = [], None
     for path in paths:
-        if path.suffix.lower() == ".wav":
+        suffix = score.suffix_of(path)
+        if suffix == ".wav":
             try:
                 write_atomic(path, audio.midi_to_wav(data, soundfont))
             except audio.AudioUnavailable as e:
                 problem = str(e)
                 continue
-        elif path.suffix.lower() == ".txt":
+        elif suffix == ".txt":
             write_atomic(path, format_song(song))
-        elif path.suffix.lower() in score.SUFFIXES:
-            write_atomic(path, score.musicxml(song))
+        elif suffix in scores:
+            write_atomic(path, scores[suffix])
         else:
-            write_atomic(path, picture() if path.suffix == ".png" else data)
+            write_atomic(path, picture() if suffix == ".png" else data)
         written.append(path)
     return written, problem
 

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import io
 import shutil
 import tarfile
+from fractions import Fraction
 from pathlib import Path
 
+import mido
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -135,3 +138,41 @@ def assert_same_weights(ours, theirs) -> None:
     for a, b in zip(ours, theirs, strict=True):
         assert a.shape == b.shape and a.dtype == b.dtype
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+SONGS = sorted((ROOT / "songs").glob("*.txt"))  # the seven songs of songs/
+TRICKY = """title: Ties, triplets and a short last bar
+time: 3/4
+key: b-
+tempo: 90
+c4 d2~ d4 e4 trip{c8 d8 e8} r4 f'#4. g8 b-8 a2 c''16 r16 B-8
+"""
+
+
+def sounding(song, rests: bool = False) -> list:
+    """(MIDI pitch or None, quarter notes) of each sounding note: a tied run is one, and with
+    ``rests`` so is a run of rests (a score may split a rest at a bar line)."""
+    out: list = []
+    for n in song.notes:
+        if out and n.midi_pitch == out[-1][0] and (out[-1][2] or (rests and n.is_rest)):
+            out[-1] = (n.midi_pitch, out[-1][1] + n.length, n.tie)
+        else:
+            out.append((n.midi_pitch, n.length, n.tie and not n.is_rest))
+    return [(p, length) for p, length, _ in out]
+
+
+def midi_notes(data: bytes) -> list[tuple[int, Fraction, Fraction]]:
+    """(pitch, start, end) of each note, in quarter notes, from a MIDI file's bytes."""
+    file = mido.MidiFile(file=io.BytesIO(data))
+    notes, held = [], {}
+    for track in file.tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "note_on" and msg.velocity:
+                held[msg.channel, msg.note] = tick
+            elif msg.type in ("note_on", "note_off") and (msg.channel, msg.note) in held:
+                start = held.pop((msg.channel, msg.note))
+                beat = file.ticks_per_beat
+                notes.append((msg.note, Fraction(start, beat), Fraction(tick, beat)))
+    return sorted(notes, key=lambda n: (n[1], n[0]))

@@ -36,3 +36,13 @@ def test_piano_roll_joins_tied_notes():
     assert bars[0][1] == bars[1][0]  # c4~ c4: one sounding note, drawn joined
     assert bars[1][1] < bars[2][0] - 0.1  # the next c4 is struck again: a gap
     assert bars[3][1] == pytest.approx(bars[4][0])  # a tie inside a triplet
+
+
+def test_pitch_rows_are_named_as_the_tune_spells_them():
+    song = parse_song("key: D\nd4 f#4 g#4 a-4 a4 c''#4 r4 g#4 e-4", source="x")
+    labels = [t.get_text() for t in plots.piano_roll_figure(song, 0, "t").axes[0].get_yticklabels()]
+    # g# twice and a- once: the row reads G#4; e- as written: Eb4, not D#4
+    assert labels == ["D4", "Eb4", "F#4", "G#4", "A4", "C#6"]
+    truth = ["g8", "b-8", "g8"]  # the song's b- comes first, then the prediction's a#
+    fig = plots.prediction_figure(truth, {"one-step": ["g8", "a#8", "g8"]}, 1, "t")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["G4", "Bb4"]

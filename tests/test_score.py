@@ -3,32 +3,17 @@ the song's sounding notes, meter, key, tempo and title."""
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
+from conftest import SONGS, TRICKY, sounding
+from melodygen import tasks
 from melodygen.notation import parse_song
 
 music21 = pytest.importorskip("music21")
-SONGS = sorted((Path(__file__).parent.parent / "songs").glob("*.txt"))
-TRICKY = """title: Ties, triplets and a short last bar
-time: 3/4
-key: b-
-tempo: 90
-c4 d2~ d4 e4 trip{c8 d8 e8} r4 f'#4. g8 b-8 a2 c''16 r16 B-8
-"""
-
-
-def sounding(song):
-    """(MIDI pitch or None, quarter notes) of each sounding note: a tied run is one."""
-    out: list = []
-    for n in song.notes:
-        if out and out[-1][2] and n.midi_pitch == out[-1][0]:
-            out[-1] = (n.midi_pitch, out[-1][1] + n.length, n.tie)
-        else:
-            out.append((n.midi_pitch, n.length, n.tie and not n.is_rest))
-    return [(p, length) for p, length, _ in out]
 
 
 @pytest.mark.parametrize("path", [*SONGS, "tricky"], ids=lambda p: getattr(p, "stem", p))
@@ -57,3 +42,47 @@ def test_render_writes_musicxml_that_music21_reads_back_to_the_song(cli, tmp_pat
     again = tmp_path / "again.musicxml"
     assert cli("render", str(path), "-o", str(again)).exit_code == 0
     assert again.read_bytes() == out.read_bytes()  # the same song, the same bytes
+
+
+def test_a_pickup_is_written_as_a_short_first_bar(cli, tmp_path):
+    path = tmp_path / "pickup.txt"
+    path.write_text("time: 3/4\nkey: D\ng8 a8 b4 c'#4 d'4 e'2 f'#4 g'2. r4 d'8 d'8 d'4\n")
+    assert cli("render", str(path), "-o", "p.mxl").exit_code == 0  # compressed MusicXML
+    measures = music21.converter.parse(tmp_path / "p.mxl").parts[0].getElementsByClass("Measure")
+    assert [m.number for m in measures] == [0, 1, 2, 3, 4]
+    assert [m.duration.quarterLength for m in measures] == [1, 3, 3, 3, 3]  # the pickup: g8 a8
+    assert [n.nameWithOctave for n in measures[0].notes] == ["G4", "A4"]
+
+
+def test_the_score_is_engraved_as_svg_and_png_the_same_each_time(cli, tmp_path):
+    pytest.importorskip("verovio")
+    pytest.importorskip("cairosvg")
+    assert cli("render", str(SONGS[0]), "-o", "a.mid", "--score").exit_code == 0
+    assert cli("render", str(SONGS[0]), "-o", "b.svg").exit_code == 0  # by its suffix
+    svg = (tmp_path / "a.svg").read_text()
+    assert svg.startswith("<svg") and svg.count('class="note"') == len(
+        [n for n in parse_song(SONGS[0].read_text()).notes if not n.is_rest]
+    )
+    assert (tmp_path / "b.svg").read_text() == svg and (tmp_path / "b.mid").is_file()
+    assert (tmp_path / "a.score.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_draws_the_wrong_notes_red_with_the_true_ones_above(cli, tmp_path):
+    pytest.importorskip("verovio")
+    nabiya = SONGS[[p.stem for p in SONGS].index("nabiya")]
+    model = Path(__file__).parent / "data" / "models" / "ngram"
+    args = ("evaluate", nabiya, "--model", model, "--out", "ev", "--score", "--musicxml")
+    result = cli(*map(str, args))
+    assert result.exit_code == 0, result.output
+    evaluated = tasks.evaluate_songs(model, [nabiya], tmp_path / "again").evaluation.songs[0]
+    truth = evaluated.song.tokens
+    predicted = evaluated.tokens("one_step", tasks.store.load(model).model.vocab)
+    wrong = [t for t, p in zip(truth, predicted, strict=True) if t != p]
+    assert 0 < len(wrong) < len(truth)  # a model that gets some notes wrong, not all
+    svg = (tmp_path / "ev" / "one_step.svg").read_text()
+    red = re.findall(r'class="note" color="#FF0000"', svg)
+    names = re.findall(r'class="verse" color="#FF0000".*?<tspan[^>]*>([^<]+)</tspan>', svg, re.S)
+    assert len(red) == len(wrong) and [n.strip() for n in names] == wrong
+    assert svg.count('class="note"') >= len(truth)  # the right ones black (a tie adds one)
+    back = music21.converter.parse(tmp_path / "ev" / "one_step.musicxml").flatten().notes
+    assert sum(n.style.color == "#FF0000" for n in back) == len(wrong)
