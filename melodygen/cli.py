@@ -6,6 +6,7 @@ at module level, so ``--help``, ``render``, ``import`` and ``compose`` answer at
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import inspect
 import json
@@ -46,7 +47,9 @@ FLAGS = {"seed": "--seed", "temperature": "--temperature", "top_k": "--top-k",
          "top_p": "--top-p", "beam": "--beam", "count": "--count", "program": "--program",
          "time": "--time", "soundfont": "--soundfont", "valid": "--valid", "track": "--track",
          "grid": "--grid", "model": "--model", "key": "--key", "folds": "--folds",
-         "within-tune": "--within-tune", "from": "--from"}  # fmt: skip
+         "within-tune": "--within-tune", "from": "--from", "resume": "--resume", "wav": "--wav",
+         "png": "--png", "txt": "--txt", "musicxml": "--musicxml", "abc": "--abc",
+         "score": "--score"}  # fmt: skip
 SETTINGS = {s.name: s for kind in KINDS.values() for s in kind.spec.settings()}  # by name
 FLAGS |= {name: s.flag for name, s in SETTINGS.items()}
 
@@ -141,7 +144,7 @@ class _Group(TyperGroup):
 
 def _stopped(e: KeyboardInterrupt) -> typer.Exit:
     """Ctrl-C or SIGTERM: one line, and the shell's status for a command stopped by it."""
-    _error("interrupted; nothing was written")
+    _error("; ".join(["interrupted; nothing was written", *getattr(e, "__notes__", ())]))
     number = e.signal_number if isinstance(e, Interrupted) else signal.SIGINT
     return typer.Exit(INTERRUPTED + number)
 
@@ -297,6 +300,9 @@ class _Progress:
 
     def __exit__(self, *exc: Any) -> None:
         self.bar.__exit__(*exc)
+
+    def note(self, text: str) -> None:
+        self.console.print(escape(text))
 
     def task(self, label: str):
         task = None
@@ -595,14 +601,23 @@ def train(
     strict: Strict = False,
     out: Out = None,
     base: From = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue an interrupted run from its last epoch (kept in OUT.partial/): the "
+            "same songs and options, checked.",
+            rich_help_panel=PANELS["training"],
+        ),
+    ] = False,
     **settings: Any,
 ) -> None:
     """Train a model on songs and save it as the latest model. Each kind takes the settings
     whose help names it."""
     _refuse_old_seed(seed)
     request = _train_request(songs, model, random_seed, valid, strict, out, base, settings)
+    request = dataclasses.replace(request, resume=resume)
     with _Progress(_stderr()) as progress:
-        trained = tasks.train(request, progress.task, _skipped)
+        trained = tasks.train(request, progress.task, _skipped, progress.note)
     report = trained.report
     console = _stdout()
     _print_table(console, _results_table([report]))
@@ -625,6 +640,10 @@ def train(
         )
     if report.base:
         console.print(f"fine-tuned from {escape(report.base)}")
+    if not trained.written:
+        console.print("trained as a worker of the cluster TF_CONFIG describes: its chief writes "
+                      "the model")  # fmt: skip
+        return
     console.print(f"saved {escape(str(trained.path))}/ (now the latest model)")
 
 

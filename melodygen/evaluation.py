@@ -55,6 +55,8 @@ if TYPE_CHECKING:
     from melodygen.kinds.base import Model
 
 BATCH = 256  # songs evaluated side by side through the numpy forward pass
+TOKENS = 16_384  # at most, songs x their longest: long songs go fewer at a time (a
+# transformer's key/value caches grow with both: 1.7 GB for the Essen tunes' longest, before)
 
 
 def finite(value):
@@ -337,11 +339,17 @@ def evaluate(model: Model, songs: Sequence[Song], full_song: bool = True) -> Eva
     Without ``full_song``, the full-song continuation is skipped (it then counts as right)."""
     order = sorted(range(len(songs)), key=lambda i: len(songs[i].notes))
     results: dict[int, SongEvaluation] = {}
-    for start in range(0, len(order), BATCH):
-        chunk = order[start : start + BATCH]
-        batch = _batch(model, [songs[i] for i in chunk], full_song)
-        for i, r in zip(chunk, batch, strict=True):
+    start = 0
+    while start < len(order):
+        size = BATCH  # halved for long songs, down to 32 rows: a song's figures are the same
+        while (
+            size > 32 and size * len(songs[order[min(start + size, len(order)) - 1]].notes) > TOKENS
+        ):
+            size //= 2  # in any batch (its products go 32 rows at a time: layers.matmul)
+        chunk = order[start : start + size]
+        for i, r in zip(chunk, _batch(model, [songs[i] for i in chunk], full_song), strict=True):
             results[i] = r
+        start += size
     return Evaluation([results[i] for i in range(len(songs))])
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from melodygen.encoding import Start, meter_of
 from melodygen.errors import BadInput
 from melodygen.notation import Note, Song
-from melodygen.theory import bar_length
 
 SUFFIXES = (".musicxml", ".mxl", ".abc", ".svg", ".score.png")  # what files() writes
 RED = "#FF0000"  # wrong notes, as the chapter boxed them
@@ -33,7 +32,7 @@ def _music21():
         import music21
     except ImportError:
         raise BadInput(
-            'writing a score needs music21: pip install "melodygen[corpus]"', "out"
+            'writing a score needs music21: pip install "melodygen[score]"', "out"
         ) from None
     return music21
 
@@ -44,8 +43,10 @@ def to_score(song: Song, wrong: Mapping[int, str] | None = None):
     first bar a pickup where the notes fit bar lines after the start best (encoding.Start).
     ``wrong``: notes (by index) drawn red, each with a text (the true note) to write above it."""
     m21 = _music21()
-    part = m21.stream.Part()  # its instrument: the MIDI file's, which a notation program plays
-    part.insert(0, m21.instrument.instrumentFromMidiProgram(song.program or 0))
+    part = m21.stream.Part()  # its instrument: the MIDI file's, which a notation program plays,
+    instrument = m21.instrument.instrumentFromMidiProgram(song.program or 0)
+    instrument.partName = instrument.partAbbreviation = ""  # a lone melody's: not named
+    part.insert(0, instrument)
     meter = meter_of(song)
     part.append(m21.meter.TimeSignature(f"{meter[0]}/{meter[1]}"))
     if song.key:  # "G", "f#" (minor), "B-": music21's own spelling
@@ -53,15 +54,19 @@ def to_score(song: Song, wrong: Mapping[int, str] | None = None):
     if song.tempo:
         part.append(m21.tempo.MetronomeMark(number=song.tempo))
     pickup = pickup_of(song)
+    pad = Fraction(4 * meter[0], meter[1]) - pickup  # exact, as music21's offsets are
     if pickup:  # notated as a full bar, its silent start taken out below
-        part.append(m21.note.Rest(quarterLength=bar_length(meter) - pickup, id=_PAD))
+        part.append(m21.note.Rest(quarterLength=pad, id=_PAD))
     tied = False  # the note before was tied into this one
     for i, note in enumerate(song.notes):
         element = _element(m21, note)
-        if not note.is_rest and (note.tie or tied):
-            kind = "continue" if note.tie and tied else "start" if note.tie else "stop"
+        ties = (
+            note.tie and i + 1 < len(song.notes) and song.notes[i + 1].midi_pitch == note.midi_pitch
+        )
+        if not note.is_rest and (ties or tied):  # a tie holds one pitch: into another, none
+            kind = "continue" if ties and tied else "start" if ties else "stop"
             element.tie = m21.tie.Tie(kind)
-        tied = note.tie and not note.is_rest
+        tied = ties and not note.is_rest
         if wrong and i in wrong:  # a lyric: Verovio spaces the notes so that the names fit
             element.style.color = RED
             element.lyrics.append(m21.note.Lyric(wrong[i]))
@@ -71,7 +76,6 @@ def to_score(song: Song, wrong: Mapping[int, str] | None = None):
     measures = list(part.getElementsByClass("Measure"))
     if pickup:
         first = measures[0]
-        pad = bar_length(meter) - pickup
         first.remove(first.getElementById(_PAD))
         for element in list(first):
             if element.offset >= pad:  # the notes and any text above them
@@ -134,7 +138,6 @@ def svg(song: Song, wrong: Mapping[int, str] | None = None) -> str:
 
 VEROVIO_OPTIONS = {
     "adjustPageHeight": True,  # a page as tall as its systems
-    "adjustPageWidth": True,  # a short tune's one system no wider than its notes
     "pageHeight": 60000,  # Verovio's largest: a long song stays one page, mostly
     "footer": "none",  # no "Engraved by Verovio" under each tune
     "scale": 40,
@@ -157,9 +160,9 @@ def _stacked(pages: list[str]) -> str:
             f'width="{width:g}px" height="{height:g}px">{"".join(parts)}</svg>')  # fmt: skip
 
 
-def png(svg_text: str, width: int = 1600) -> bytes:
-    """An SVG score as a PNG ``width`` pixels wide on white (CairoSVG: `pip install cairosvg`,
-    which needs the Cairo library)."""
+def png(svg_text: str, scale: float = 2) -> bytes:
+    """An SVG score as a PNG on white, ``scale`` pixels to the SVG's one (every score's staff
+    the same size) (CairoSVG: `pip install cairosvg`, which needs the Cairo library)."""
     try:
         import cairosvg
     except (ImportError, OSError) as e:  # OSError: the Python package without libcairo
@@ -173,7 +176,7 @@ def png(svg_text: str, width: int = 1600) -> bytes:
         ),
         svg_text,
     )
-    return cairosvg.svg2png(bytestring=plain.encode(), output_width=width,
+    return cairosvg.svg2png(bytestring=plain.encode(), scale=scale,
                             background_color="white")  # fmt: skip
 
 

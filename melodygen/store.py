@@ -430,6 +430,7 @@ class Report:
     meters: Mapping[str, int] = field(default_factory=dict)  # "3/4" -> songs, all of them
     untimed: int = 0  # songs without a time signature, taken as 4/4
     base: str | None = None  # the model it was fine-tuned from (train --from), if any
+    peak_memory_mb: float | None = None  # the training process's peak resident memory
 
     @property
     def final_loss(self) -> float | None:
@@ -468,6 +469,7 @@ class Report:
             "meters": dict(self.meters),
             "untimed": self.untimed,
             "base": self.base,
+            "peak_memory_mb": self.peak_memory_mb,
             "skipped": [{"file": s.path, "reason": s.reason} for s in self.skipped],
             "history": {k: [finite(v) for v in vs] for k, vs in self.history.items()},
         }

@@ -20,6 +20,7 @@ from typing import Any
 
 from melodygen import (
     audio,
+    checkpoint,
     corpus,
     generation,
     kinds,
@@ -151,6 +152,7 @@ class TrainRequest:
     out: Path | None = None  # the model directory; None: outputs/NAME-KIND
     base: str | Path | None = None  # the model to fine-tune (a directory or a built-in name)
     asked: Mapping[str, Any] = field(default_factory=dict)  # settings asked for, over the base's
+    resume: bool = False  # continue the run whose checkpoint is beside ``out`` (checkpoint.py)
 
 
 def default_kind(paths: Sequence[Path]) -> tuple[Kind, str | None]:
@@ -163,27 +165,34 @@ def default_kind(paths: Sequence[Path]) -> tuple[Kind, str | None]:
 class Trained:
     path: Path
     report: Report
+    written: bool = True  # False for a cluster's worker other than the chief, which writes it
 
 
 def train(
     request: TrainRequest,
     on_epochs: Callable[[str], Callable[[History], None]] | None = None,
     on_skipped: Callable[[list[corpus.Skipped], int], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> Trained:
     """Read the songs, hold out a share of them, train the model, measure it on both and write
     the model directory; it becomes the latest model. ``on_skipped`` hears of songs left out
     of directories before training starts; ``on_epochs(label)`` gives what hears of the epochs
-    (training.EpochLoop.fit)."""
+    (training.EpochLoop.fit); ``on_note`` hears of a checkpoint not resumed. The epochs are
+    kept beside the directory as they are trained (checkpoint.py) until it is written; an
+    interrupted run's KeyboardInterrupt carries a note of where to resume from."""
     check_directory_target(request.out or OUTPUTS / "model")  # writable, before any work
     check_directory_target(store.state_dir())  # where the latest model will be recorded
     base, kind, spec, read = _requested(request, on_skipped)
     out = request.out or default_dir(request.songs, kind.name)
     check_directory_target(out)
     step = on_epochs(kind.name) if on_epochs else None
+    chief = training.is_chief()
     report = _train_into(out, read, kind, spec, request.seed, request.valid, step,
-                         _name(request.songs), base)  # fmt: skip
-    store.record_latest(out)
-    return Trained(out, report)
+                         _name(request.songs), base, request.resume, on_note,
+                         chief)  # fmt: skip
+    if chief:
+        store.record_latest(out)
+    return Trained(out, report, chief)
 
 
 def _requested(
@@ -261,13 +270,47 @@ def _train_into(
     on_epochs: Callable[[History], None] | None,
     name: str,
     base: store.Loaded | None = None,
+    resume: bool | None = None,
+    on_note: Callable[[str], None] | None = None,
+    writes: bool = True,
 ) -> Report:
     """Train on the songs read (a share held out), from ``base``'s weights if given, measure,
-    and write the model directory."""
+    and write the model directory (unless not ``writes``: a cluster's other workers). With
+    ``resume`` not None, the epochs are kept in a checkpoint beside it (``resume``: continue
+    from the one there, checked to be of this run)."""
     fraction = corpus.default_valid(read.songs) if valid is None else valid
     songs, held_out = corpus.split(read.songs, fraction)
-    trained = training.train(kind, spec, songs, seed, on_epochs, held_out,
-                             base.model if base else None)  # fmt: skip
+    from_ = (base.built_in or str(base.path.resolve())) if base else None  # from anywhere
+    kept = None
+    if resume and not kind.checkpoints:
+        raise BadInput(f"a {kind.name} model is trained in one pass: nothing to resume", "resume")
+    if resume is not None and kind.checkpoints:
+        identity = {
+            "kind": kind.name,
+            "settings": spec.to_json(),
+            "--random-seed": seed,
+            "--valid": fraction,
+            "--from": from_,
+            "songs": f"{len(songs)} ({checkpoint.songs_digest(songs)})",
+            "held-out songs": f"{len(held_out)} ({checkpoint.songs_digest(held_out)})",
+        }
+        kept = checkpoint.Checkpoint(checkpoint.directory_for(path), identity, resume, writes)
+        done = kept.check() if resume else kept.epochs_done()
+        if not resume and done is not None and on_note is not None:
+            on_note(f"{checkpoint.kept(done, kept.directory)} by an interrupted run: pass "
+                    f"--resume to continue from epoch {done + 1} (this run starts again and "
+                    "replaces them)")  # fmt: skip
+    try:
+        trained = training.train(kind, spec, songs, seed, on_epochs, held_out,
+                                 base.model if base else None, kept)  # fmt: skip
+    except BaseException as e:  # Ctrl-C, SIGTERM; or either inside C code, as a SystemError's cause
+        stop = e if isinstance(e, KeyboardInterrupt) else e.__cause__
+        if isinstance(stop, KeyboardInterrupt) and kept and writes and (n := kept.epochs_done()):
+            stop.add_note(
+                f"{checkpoint.kept(n, kept.directory)}: the same command with "
+                f"--resume continues from epoch {n + 1}"
+            )
+        raise
     model, history = trained.model, trained.history
     evaluation = evaluate(model, songs)
     report = Report(
@@ -298,7 +341,8 @@ def _train_into(
             for (a, b), n in collections.Counter(meter_of(s) for s in read.songs).most_common()
         },
         untimed=sum(s.time is None for s in read.songs),
-        base=(base.built_in or str(base.path.resolve())) if base else None,  # from anywhere
+        base=from_,
+        peak_memory_mb=training.peak_memory_mb(),
     )
     meta = store.Metadata(
         kind=kind,
@@ -325,7 +369,10 @@ def _train_into(
         files |= prediction_files(model, evaluation)
     if trained.keras_model is not None:
         files[store.MODEL_FILE] = training.keras_file(trained.keras_model)
-    store.save(path, meta, model, files)
+    if writes:
+        store.save(path, meta, model, files)
+        if kept is not None:
+            kept.remove()  # the run is whole: its epochs are in the model
     return report
 
 
@@ -563,6 +610,13 @@ class Outputs:
     abc: bool = False
     score: bool = False  # engraved by Verovio: .svg and .score.png
 
+    def check_named(self) -> None:
+        """Files beside the MIDI need its name: BadInput for a flag without ``out``."""
+        asked = {"wav": self.wav, "png": self.png, "txt": self.txt, "musicxml": self.musicxml,
+                 "abc": self.abc, "score": self.score}  # fmt: skip
+        if self.out is None and (flag := next((f for f, on in asked.items() if on), None)):
+            raise BadInput("writes beside the MIDI file: name it with -o (or --html)", flag)
+
     def paths(self, number: int, count: int) -> list[Path]:
         """Tune ``number``'s files, the MIDI first."""
         if self.out is None:
@@ -577,7 +631,8 @@ class Outputs:
                  ".musicxml": self.musicxml, ".abc": self.abc, ".svg": self.score,
                  ".score.png": self.score}  # fmt: skip
         extra = [s for s in (".png", *WRITTEN_TOO) if asked.get(s) or named == s]
-        return [midi_path] + [midi_path.with_suffix(s) for s in extra]
+        given = self.out.name[len(self.out.name) - len(named) :]  # as written: tune.ABC
+        return [midi_path] + [midi_path.with_suffix(given if s == named else s) for s in extra]
 
 
 WRITTEN_TOO = (".wav", ".txt", *score.SUFFIXES)  # an output named so: its MIDI beside it
@@ -624,6 +679,7 @@ def compose(
         named = outputs.out or html.with_name("tune.mid")
         outputs = dataclasses.replace(outputs, out=named, wav=True, musicxml=True, abc=True,
                                       score=True)  # fmt: skip
+    outputs.check_named()
     for number in range(1, count + 1):
         for path in outputs.paths(number, count):
             check_output(path, (*midi.SUFFIXES, ".png", *WRITTEN_TOO), writable=writable)
@@ -705,7 +761,7 @@ def _entries(tunes: Sequence[Tune], html: Path) -> list[page.Entry]:
                    ("across a bar line", f"{r.crossing} of {r.notes} notes")]  # fmt: skip
         links = [(label, url[s]) for label, s in (("MIDI", ".mid"), ("MusicXML", ".musicxml"),
                  ("ABC", ".abc"), ("PNG", ".score.png")) if s in url]  # fmt: skip
-        svg = by_suffix[".svg"].read_text() if ".svg" in by_suffix else None
+        svg = by_suffix[".svg"].read_text("utf-8") if ".svg" in by_suffix else None
         entries.append(page.Entry(tune.song.title or f"tune {tune.number}", svg,
                                   url.get(".wav"), links, figures))  # fmt: skip
     return entries

@@ -9,11 +9,13 @@ TensorFlow is imported by ``setup_tensorflow`` when training starts, never at im
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import io
 import json
 import math
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -24,12 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from melodygen.errors import BadInput
+from melodygen.checkpoint import kept as kept_in
+from melodygen.errors import BadInput, SystemFailure
 from melodygen.evaluation import Measures, evaluate
 from melodygen.files import deterministic_zip
 from melodygen.notation import Song
 
 if TYPE_CHECKING:
+    from melodygen.checkpoint import Checkpoint
     from melodygen.kinds.base import Kind, Model, Spec
 
 DEFAULT_SEED = 5  # initial weights and shuffling: the chapter's np.random.seed(5)
@@ -95,6 +99,27 @@ def strategy_for(devices: int | None, parameter: str | None = None):
     return _mirrored(tuple(d.name for d in found[:wanted]))
 
 
+def is_chief() -> bool:
+    """Whether this process writes what training makes: alone, or the chief of the cluster
+    TF_CONFIG describes (its "chief" task, else worker 0, as tf.distribute decides)."""
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except ValueError:
+        raise BadInput("TF_CONFIG: not JSON", "TF_CONFIG") from None
+    cluster, task = config.get("cluster") or {}, config.get("task") or {}
+    if not cluster:
+        return True
+    kind, index = task.get("type"), int(task.get("index", 0))
+    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux counts ru_maxrss in KiB,
+    macOS in bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
 @functools.cache
 def _mirrored(devices: tuple[str, ...]):
     """One MirroredStrategy per set of devices in a process: a second one's collective ops
@@ -151,18 +176,28 @@ class EpochLoop:
         validate: Validate | None = None,
         patience: int | None = None,
         min_delta: float = 0.0,
+        checkpoint: Checkpoint | None = None,
     ) -> History:
         """Train ``epochs`` epochs, or until perfect, or until ``patience`` epochs bring no
         validation loss ``min_delta`` below the best (whose weights are then kept: Keras's
         EarlyStopping with restore_best_weights). ``on_epochs`` sees the
         history before the first call (empty: compiling) and after each; with ``validate``,
-        each call is one epoch, measured on the held-out songs."""
-        history = History(planned=epochs)
+        each call is one epoch, measured on the held-out songs. With ``checkpoint``, after each
+        call everything the next needs is saved, and a resumed run starts from what was: the
+        same epochs as if it had never stopped."""
+        history, best, best_weights, chunk, done = History(planned=epochs), math.inf, None, 1, False
+        if checkpoint is not None and checkpoint.resume and (saved := checkpoint.load()):
+            loop, arrays = saved
+            history, chunk, done = History(**loop["history"]), loop["chunk"], loop["done"]
+            best = math.inf if loop["best"] is None else loop["best"]
+            state = self._state()
+            for variable, value in zip(state, arrays, strict=False):
+                variable.assign(value)
+            best_weights = arrays[len(state) :] or None
         if on_epochs is not None:
             on_epochs(history)
-        start = time.perf_counter()
-        chunk, best, best_weights = 1, math.inf, None
-        while history.epochs_run < epochs and history.perfect_at is None:
+        start = time.perf_counter() - history.seconds
+        while not done and history.epochs_run < epochs and history.perfect_at is None:
             count = 1 if validate else min(chunk, epochs - history.epochs_run)
             tick = time.perf_counter()
             losses, accuracies, perfect = self._epochs(history.epochs_run, count, until_perfect)
@@ -175,7 +210,6 @@ class EpochLoop:
             chunk = int(
                 np.clip(SECONDS_PER_CALL / max(per_epoch, 1e-6), 1, self.max_epochs_per_call)
             )
-            stop = False
             if validate is not None:
                 measures = validate(self.model.get_weights())
                 history.valid_loss.append(measures.loss)
@@ -185,15 +219,22 @@ class EpochLoop:
                 if measures.loss < best - min_delta:
                     best, best_weights = measures.loss, self.model.get_weights()
                     history.best_epoch = history.epochs_run
-                stop = patience is not None and history.epochs_run - history.best_epoch >= patience
+                done = patience is not None and history.epochs_run - history.best_epoch >= patience
             history.seconds = time.perf_counter() - start
+            if checkpoint is not None and checkpoint.writes:
+                loop = {"history": dataclasses.asdict(history), "chunk": chunk, "done": done,
+                        "best": None if math.isinf(best) else best}  # fmt: skip
+                checkpoint.save(loop, [v.numpy() for v in self._state()] + (best_weights or []))
             if on_epochs is not None:
                 on_epochs(history)
-            if stop:
-                break
         if best_weights is not None:
             self.model.set_weights(best_weights)
         return history
+
+    def _state(self) -> list:
+        """Every variable the next epoch depends on: the model's (weights, and the random
+        streams' states of its dropout layers) and its optimizer's (Adam's moments, its step)."""
+        return [*self.model.variables, *self.optimizer.variables]
 
 
 def _renumber_shared_objects(config: object, ids: dict[int, int]) -> object:
@@ -241,6 +282,7 @@ class Run:
     on_epochs: Callable[[History], None] | None = None  # hears of the epochs (a progress bar)
     valid: Sequence[Song] = ()  # held-out songs, measured after each epoch
     base: Model | None = None  # the weights to start from (fine-tuning), else random ones
+    checkpoint: Checkpoint | None = None  # where the epochs are kept, to resume from
 
     def validator(self, model_of: Callable[[list[np.ndarray]], Model]) -> Validate | None:
         """The held-out songs' measures of the weights, which ``model_of`` makes a model of;
@@ -265,11 +307,24 @@ def train(
     on_epochs: Callable[[History], None] | None = None,
     valid: Sequence[Song] = (),
     base: Model | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Trained:
     """Fit a model of the kind on the songs (from the ``base`` model's weights, if given),
-    measuring it on the ``valid`` songs after each epoch; returns the model (the best on
-    ``valid``, if any) and its history."""
+    measuring it on the ``valid`` songs after each epoch, keeping its epochs in ``checkpoint``
+    (if given: a kind trained by epochs); returns the model (the best on ``valid``, if any) and
+    its history."""
     for song in songs:
         if reason := kind.too_short(song, spec):
             raise BadInput(f"{song.source}: {reason}")
-    return kind.fit(songs, spec, Run(seed, on_epochs, valid, base))
+    try:
+        return kind.fit(songs, spec, Run(seed, on_epochs, valid, base, checkpoint))
+    except Exception as e:
+        tf = sys.modules.get("tensorflow")
+        if tf is None or not isinstance(e, tf.errors.UnavailableError):
+            raise
+        done = checkpoint.epochs_done() if checkpoint is not None else None  # a worker died:
+        kept = f": {kept_in(done, checkpoint.directory)}" if done else ""
+        raise SystemFailure(
+            f"a worker of the cluster TF_CONFIG describes stopped answering"
+            f"{kept}; start every worker again with --resume"
+        ) from None

@@ -140,7 +140,7 @@ def assert_same_weights(ours, theirs) -> None:
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-SONGS = sorted((ROOT / "songs").glob("*.txt"))  # the seven songs of songs/
+SONG_FILES = sorted(SONGS.glob("*.txt"))  # the seven songs of songs/
 TRICKY = """title: Ties, triplets and a short last bar
 time: 3/4
 key: b-

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SONGS, TRICKY, midi_notes, sounding
+from conftest import SONG_FILES, TRICKY, midi_notes, sounding
 from melodygen.abc import abc, abc_key
 from melodygen.midi import song_to_midi
 from melodygen.notation import parse_song, read_song
@@ -31,7 +31,7 @@ trip{c8 d8 e8 f8} g4 a4 trip{b4 c'8} d'4 trip{e'4} f'##8 g'--8 g'--8 CC4 c'''4
 r1 c2.. d32 e32 e1~ e8 trip{r8 f4}
 """
 EXTRA = {"tricky": TRICKY, "pickup": PICKUP, "odd": ODD}
-CASES = [*SONGS, *EXTRA]
+CASES = [*SONG_FILES, *EXTRA]
 
 
 def song_of(case):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from fractions import Fraction
@@ -161,13 +163,13 @@ print(max(float(np.abs(a).max()) for a in weights[1]))
 """
 
 
-@pytest.mark.parametrize("kind", ["song-rnn", "song-transformer"])
-def test_two_replicas_give_the_weights_of_one(essen_slice, kind):
+def test_two_replicas_give_the_weights_of_one(essen_slice):
     """tf.distribute's MirroredStrategy over the CPU split in two: each replica trains on half
-    of each batch, and the weights after an epoch are one replica's, to float tolerance; for
-    the song-rnn and the song-transformer, which share the trainer."""
+    of each batch, and the weights after an epoch are one replica's, to float tolerance; shown
+    for the song-transformer, whose trainer (song_rnn.SongTrainer: the split, the gathered
+    states) the song-rnn shares, which the two-worker test trains distributed."""
     proc = subprocess.run(
-        [sys.executable, "-c", TWO_REPLICAS, str(essen_slice), kind],
+        [sys.executable, "-c", TWO_REPLICAS, str(essen_slice), "song-transformer"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -340,3 +342,48 @@ def test_learning_rate_schedules_by_batch():
     warm = cosine.replace(warmup=20)
     assert rate(warm, 0, 4, 10) == rate(cosine, 0, 4, 10) * 5 / 20
     assert rate(warm, 2, 0, 10) == rate(cosine, 2, 0, 10)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_workers_train_as_two_replicas_and_only_the_chief_writes(essen_slice, tmp_path):
+    """MultiWorkerMirroredStrategy for real: two `melodygen train` processes on 127.0.0.1, each
+    told its place by TF_CONFIG, train one model; the chief (worker 0) writes it, and its weights
+    are those of one process training two replicas (--devices 2) the same steps (which are one
+    replica's: test_two_replicas_give_the_weights_of_one, through the trainer both kinds share)."""
+    args = [sys.executable, "-m", "melodygen", "train", str(essen_slice), "--model", "song-rnn",
+            "--units", "16", "--embedding", "8", "--epochs", "2", "--transpose", "0", "--steps",
+            "1", "--dropout", "0", "--batch", "16", "-o", "m"]  # fmt: skip
+    cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
+    runs = {}
+    for name, extra, config in (
+        ("chief", [], {"cluster": cluster, "task": {"type": "worker", "index": 0}}),
+        ("worker", [], {"cluster": cluster, "task": {"type": "worker", "index": 1}}),
+        ("two", ["--devices", "2"], None),
+    ):
+        (tmp_path / name).mkdir()
+        env = {**os.environ, "MELODYGEN_STATE": str(tmp_path / name / "state")}
+        env.pop("TF_CONFIG", None)
+        if config:
+            env["TF_CONFIG"] = json.dumps(config)
+        runs[name] = subprocess.Popen([*args, *extra], cwd=tmp_path / name, env=env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        said = {name: proc.communicate(timeout=120) for name, proc in runs.items()}
+    finally:
+        for proc in runs.values():
+            proc.kill()
+    for name, proc in runs.items():
+        assert proc.returncode == 0, (name, said[name][1][-2000:])
+    assert "its chief writes the model" in said["worker"][0]
+    assert not any((tmp_path / "worker").iterdir())  # nothing: no model, checkpoint or state
+    chief, two = (saved_weights(tmp_path / name / "m") for name in ("chief", "two"))
+    assert max(float(np.abs(a - b).max()) for a, b in zip(chief, two, strict=True)) < 1e-5
+    assert max(float(np.abs(w).max()) for w in two) > 0.1  # trained weights, not zeros
+    assert sorted(p.name for p in (tmp_path / "chief" / "m").iterdir()) == sorted(
+        p.name for p in (tmp_path / "two" / "m").iterdir()
+    )

@@ -239,6 +239,7 @@ class Kind:
     # what evaluate learns within each tune by default (within.py); train's held-out
     # measures and early stopping are the model's alone, and compose learns only when asked
     within: Within = OFF
+    checkpoints: bool = True  # trained by epochs (training.EpochLoop), which a run can resume
 
     def given(self, spec: Spec) -> int:
         """Tokens a song gives before the one-step predictions count (the chapter's first

@@ -291,6 +291,7 @@ class NGram(Kind):
     # with IDyOM's short-term model, chosen on the inner split of the Essen training songs:
     # pitch bits per note 2.607 alone, 2.167 with it
     within = Within(short_term=0.35, bias=0.5)
+    checkpoints = False  # counted in one pass
 
     def check_weights(self, weights, spec, vocab_size):
         if check(weights, vocab_size) != spec.order:

@@ -438,7 +438,7 @@ class SongRNN(Kind):
 
         model_of = functools.partial(Model.of, self, spec, vocab)
         history = trainer.fit(spec.epochs, False, run.on_epochs, run.validator(model_of),
-                              spec.patience, spec.min_delta)  # fmt: skip
+                              spec.patience, spec.min_delta, run.checkpoint)  # fmt: skip
         return Trained(model_of(trainer.model.get_weights()), history, trainer.model)
 
 

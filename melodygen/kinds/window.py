@@ -209,7 +209,8 @@ class WindowKind(Kind):
         trainer = Trainer(model, self, data, spec, run.seed)
         model_of = functools.partial(Model.of, self, spec, vocab)
         history = trainer.fit(spec.epochs, spec.until_perfect, run.on_epochs,
-                              run.validator(model_of), spec.patience, spec.min_delta)  # fmt: skip
+                              run.validator(model_of), spec.patience, spec.min_delta,
+                              run.checkpoint)  # fmt: skip
         return Trained(model_of(model.get_weights()), history, model)
 
 
