@@ -69,20 +69,37 @@ class Checkpoint:
         saved = self._read(arrays=False)
         return None if saved is None else len(saved[0]["loop"]["history"]["loss"])
 
+    def found(self) -> tuple[int, str | None] | None:
+        """The checkpoint there: its epochs, and the first way it is not of this run (None: it
+        is); None if there is none. BadInput if it cannot be read."""
+        saved = self._read(arrays=False)
+        if saved is None:
+            return None
+        for what, was, now in _differences(saved[0]["identity"], dict(self.identity)):
+            return len(saved[0]["loop"]["history"]["loss"]), f"{what} {was}, not {now}"
+        return len(saved[0]["loop"]["history"]["loss"]), None
+
+    def resumable(self) -> int | None:
+        """The epochs a --resume of this run would continue from; None if it would not."""
+        try:
+            found = self.found()
+        except BadInput:
+            return None
+        return found[0] if found and found[1] is None else None
+
     def check(self) -> int:
         """With ``resume``: the epochs to continue from, after checking that the checkpoint is
         of this run (BadInput naming the first thing that differs, or that there is none)."""
-        saved = self._read(arrays=False)
-        if saved is None:
+        found = self.found()
+        if found is None:
             raise BadInput(f"{self.directory}: no checkpoint to resume from", "resume")
-        for what, was, now in _differences(saved[0]["identity"], dict(self.identity)):
+        if found[1] is not None:
             raise BadInput(
-                f"{self.directory}: the checkpoint was trained with {what} {was}, not {now}: "
-                "pass the same songs and options to --resume, or leave --resume out to start "
-                "again",
+                f"{self.directory}: the checkpoint was trained with {found[1]}: pass the same "
+                "songs and options to --resume, or leave --resume out to start again",
                 "resume",
             )
-        return len(saved[0]["loop"]["history"]["loss"])
+        return found[0]
 
     def load(self) -> tuple[dict, list[np.ndarray]] | None:
         """The loop's state and the arrays saved with it, if there is a checkpoint."""
@@ -108,9 +125,10 @@ class Checkpoint:
         try:
             with np.load(self.path, allow_pickle=False) as npz:
                 state = json.loads(npz["state"].tobytes())
+                len(state["loop"]["history"]["loss"]), dict(state["identity"])  # its shape
                 count = len(npz.files) - 1
                 return state, [npz[f"a{i}"] for i in range(count)] if arrays else []
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
             raise BadInput(f"{self.path}: not a readable checkpoint ({e}): remove it") from None
 
 
@@ -128,6 +146,8 @@ def _differences(saved: Mapping[str, Any], now: Mapping[str, Any]):
 
 
 def _shown(value: Any) -> str:
+    if value is None:
+        return "the default"
     if isinstance(value, list):
         return "..".join(map(str, value)) if len(value) == 2 else str(value)
     return str(value)

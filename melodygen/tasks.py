@@ -7,6 +7,7 @@ TensorFlow (through training.setup_tensorflow) only once the inputs have been re
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import functools
 import json
@@ -295,85 +296,108 @@ def _train_into(
             "held-out songs": f"{len(held_out)} ({checkpoint.songs_digest(held_out)})",
         }
         kept = checkpoint.Checkpoint(checkpoint.directory_for(path), identity, resume, writes)
-        done = kept.check() if resume else kept.epochs_done()
-        if not resume and done is not None and on_note is not None:
-            on_note(f"{checkpoint.kept(done, kept.directory)} by an interrupted run: pass "
-                    f"--resume to continue from epoch {done + 1} (this run starts again and "
-                    "replaces them)")  # fmt: skip
-    try:
+        if resume:
+            kept.check()
+        elif on_note is not None and (said := _found(kept)):
+            on_note(said)
+    with _resume_noted(kept):  # a stop from here on, until the model is written, says so
         trained = training.train(kind, spec, songs, seed, on_epochs, held_out,
                                  base.model if base else None, kept)  # fmt: skip
-    except BaseException as e:  # Ctrl-C, SIGTERM; or either inside C code, as a SystemError's cause
-        stop = e if isinstance(e, KeyboardInterrupt) else e.__cause__
-        if isinstance(stop, KeyboardInterrupt) and kept and writes and (n := kept.epochs_done()):
-            stop.add_note(
-                f"{checkpoint.kept(n, kept.directory)}: the same command with "
-                f"--resume continues from epoch {n + 1}"
-            )
-        raise
-    model, history = trained.model, trained.history
-    evaluation = evaluate(model, songs)
-    report = Report(
-        model=kind.name,
-        spec=spec,
-        songs=[s.name for s in songs],
-        epochs_run=history.epochs_run,
-        perfect_at=history.perfect_at,
-        train_seconds=history.seconds,
-        seed=seed,
-        training=evaluation.overall,
-        validation=evaluate(model, held_out).overall if held_out else None,
-        best_epoch=history.best_epoch,
-        seconds_per_epoch=history.seconds_per_epoch,
-        history={
-            "loss": history.loss,
-            "accuracy": history.accuracy,
-            "valid_loss": history.valid_loss,
-            "valid_accuracy": history.valid_accuracy,
-            "valid_bits": history.valid_bits,
-            "valid_pitch_bits": history.valid_pitch_bits,
-            "epoch_seconds": history.epoch_seconds,
-        },
-        skipped=read.skipped,
-        held_out=[corpus.file_name(s) for s in held_out],
-        meters={
-            f"{a}/{b}": n
-            for (a, b), n in collections.Counter(meter_of(s) for s in read.songs).most_common()
-        },
-        untimed=sum(s.time is None for s in read.songs),
-        base=from_,
-        peak_memory_mb=training.peak_memory_mb(),
-    )
-    meta = store.Metadata(
-        kind=kind,
-        spec=spec,
-        vocabulary=model.vocab.tokens,
-        songs=tuple(songs),
-        seed=seed,
-        valid=fraction,
-        held_out=tuple(report.held_out),
-        base=report.base,
-        reference=Reference.of(songs),
-    )
-    if len(songs) <= 3:
-        title = f"{kind.name} on {', '.join(s.name for s in songs)}"
-    else:
-        title = f"{kind.name} on {name}: {len(songs)} songs" + (
-            f", {len(held_out)} held out" if held_out else ""
+        model, history = trained.model, trained.history
+        evaluation = evaluate(model, songs)
+        report = Report(
+            model=kind.name,
+            spec=spec,
+            songs=[s.name for s in songs],
+            epochs_run=history.epochs_run,
+            perfect_at=history.perfect_at,
+            train_seconds=history.seconds,
+            seed=seed,
+            training=evaluation.overall,
+            validation=evaluate(model, held_out).overall if held_out else None,
+            best_epoch=history.best_epoch,
+            seconds_per_epoch=history.seconds_per_epoch,
+            history={
+                "loss": history.loss,
+                "accuracy": history.accuracy,
+                "valid_loss": history.valid_loss,
+                "valid_accuracy": history.valid_accuracy,
+                "valid_bits": history.valid_bits,
+                "valid_pitch_bits": history.valid_pitch_bits,
+                "epoch_seconds": history.epoch_seconds,
+            },
+            skipped=read.skipped,
+            held_out=[corpus.file_name(s) for s in held_out],
+            meters={
+                f"{a}/{b}": n
+                for (a, b), n in collections.Counter(meter_of(s) for s in read.songs).most_common()
+            },
+            untimed=sum(s.time is None for s in read.songs),
+            base=from_,
+            peak_memory_mb=training.peak_memory_mb(),
         )
-    files = {
-        store.REPORT_FILE: json.dumps(report.to_json(), indent=2).encode() + b"\n",
-        store.LOSS_PLOT: plots.loss_plot({kind.name: report.history}, title),
-    }
-    if len(songs) <= PREDICTIONS_UP_TO:
-        files |= prediction_files(model, evaluation)
-    if trained.keras_model is not None:
-        files[store.MODEL_FILE] = training.keras_file(trained.keras_model)
-    if writes:
-        store.save(path, meta, model, files)
-        if kept is not None:
-            kept.remove()  # the run is whole: its epochs are in the model
-    return report
+        meta = store.Metadata(
+            kind=kind,
+            spec=spec,
+            vocabulary=model.vocab.tokens,
+            songs=tuple(songs),
+            seed=seed,
+            valid=fraction,
+            held_out=tuple(report.held_out),
+            base=report.base,
+            reference=Reference.of(songs),
+        )
+        if len(songs) <= 3:
+            title = f"{kind.name} on {', '.join(s.name for s in songs)}"
+        else:
+            title = f"{kind.name} on {name}: {len(songs)} songs" + (
+                f", {len(held_out)} held out" if held_out else ""
+            )
+        files = {
+            store.REPORT_FILE: json.dumps(report.to_json(), indent=2).encode() + b"\n",
+            store.LOSS_PLOT: plots.loss_plot({kind.name: report.history}, title),
+        }
+        if len(songs) <= PREDICTIONS_UP_TO:
+            files |= prediction_files(model, evaluation)
+        if trained.keras_model is not None:
+            files[store.MODEL_FILE] = training.keras_file(trained.keras_model)
+        if writes:
+            store.save(path, meta, model, files)
+            if kept is not None:
+                kept.remove()  # the run is whole: its epochs are in the model
+        return report
+
+
+def _found(kept: checkpoint.Checkpoint) -> str | None:
+    """What a fresh run says of a checkpoint already there (None: there is none)."""
+    try:
+        found = kept.found()
+    except BadInput as e:
+        return f"{e}; this run replaces it"
+    if found is None:
+        return None
+    done, other = found
+    if other is not None:
+        return (f"{kept.directory}: a checkpoint of another run (trained with {other}): this "
+                "run replaces it")  # fmt: skip
+    return (
+        f"{checkpoint.kept(done, kept.directory)} by an interrupted run: pass --resume to "
+        f"continue from epoch {done + 1} (this run starts again and replaces them)"
+    )
+
+
+@contextlib.contextmanager
+def _resume_noted(kept: checkpoint.Checkpoint | None):
+    """Ctrl-C or SIGTERM (or either inside C code, as a SystemError's cause) carries a note of
+    the epoch to resume from, when a --resume of this run would continue."""
+    try:
+        yield
+    except BaseException as e:
+        stop = e if isinstance(e, KeyboardInterrupt) else e.__cause__
+        if isinstance(stop, KeyboardInterrupt) and kept and kept.writes and (n := kept.resumable()):
+            stop.add_note(f"{checkpoint.kept(n, kept.directory)}: the same command with "
+                          f"--resume continues from epoch {n + 1}")  # fmt: skip
+        raise
 
 
 @dataclass(frozen=True)

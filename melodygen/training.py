@@ -191,7 +191,7 @@ class EpochLoop:
             history, chunk, done = History(**loop["history"]), loop["chunk"], loop["done"]
             best = math.inf if loop["best"] is None else loop["best"]
             state = self._state()
-            for variable, value in zip(state, arrays, strict=False):
+            for variable, value in zip(state, arrays[: len(state)], strict=True):
                 variable.assign(value)
             best_weights = arrays[len(state) :] or None
         if on_epochs is not None:

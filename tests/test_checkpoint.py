@@ -19,7 +19,7 @@ from conftest import NABIYA, invoke, numpy_model
 from melodygen import checkpoint, files
 from melodygen.checkpoint import Checkpoint
 
-TINY_RNN = ("--model", "song-rnn", "--units", "32", "--embedding", "8", "--epochs", "5",
+TINY_RNN = ("--model", "song-rnn", "--units", "32", "--embedding", "8", "--epochs", "4",
             "--transpose", "0", "--steps", "8", "--patience", "10")  # fmt: skip
 MEASURED = {"train_seconds", "seconds_per_epoch", "tokens_per_second", "peak_memory_mb"}
 
@@ -68,7 +68,7 @@ def test_sigterm_then_sigkill_then_resume_ends_with_the_uninterrupted_model(
         _, stderr = run.communicate(timeout=60)
         assert run.returncode == 128 + signal.SIGTERM, stderr
         done = kept.epochs_done()
-        assert 2 <= done < 5
+        assert 2 <= done < 4
         assert {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()} == before
         assert stderr.strip().splitlines()[-1] == (
             f"error: interrupted; nothing was written; {done} epochs are kept in m.partial: "
@@ -122,18 +122,40 @@ def test_a_checkpoint_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
         kept.epochs_done()
 
 
-def test_without_resume_a_checkpoint_is_named_and_a_fresh_run_replaces_it(cli, tmp_path):
-    Checkpoint(tmp_path / "m.partial", {"kind": "stateful"}).save(
-        {"history": {"loss": [0.9] * 7}}, []
+def test_without_resume_a_checkpoint_is_named_and_a_fresh_run_replaces_it(
+    cli, tmp_path, monkeypatch
+):
+    args = ("train", NABIYA, "--model", "mlp", "--units", "8", "--epochs", "2", "-o", "m")
+    saves = Checkpoint.save
+
+    def save_then_stop(self, loop, arrays):  # Ctrl-C right after the first checkpoint
+        saves(self, loop, arrays)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_stop)
+    result = cli(*args)
+    assert result.exit_code == 130 and result.stderr.strip().endswith(
+        "1 epoch is kept in m.partial: the same command with --resume continues from epoch 2"
     )
-    result = cli("train", NABIYA, "--units", "8", "--epochs", "3", "-o", "m")
+    monkeypatch.setattr(Checkpoint, "save", saves)  # (undo would leave the cli's directory)
+    result = cli(*args)
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[0] == (
-        "7 epochs are kept in m.partial by an interrupted run: pass --resume to continue from "
-        "epoch 8 (this run starts again and replaces them)"
+        "1 epoch is kept in m.partial by an interrupted run: pass --resume to continue from "
+        "epoch 2 (this run starts again and replaces them)"
     )
     assert (tmp_path / "m" / "weights.npz").is_file() and not (tmp_path / "m.partial").exists()
-    result = cli("train", NABIYA, "--units", "8", "--epochs", "3", "-o", "m", "--resume")
+    Checkpoint(tmp_path / "m.partial", {"kind": "stateful"}).save({"history": {"loss": []}}, [])
+    result = cli(*args, "--resume")  # another run's: named, before any training
+    assert result.exit_code == 2
+    assert "m.partial: the checkpoint was trained with --random-seed the default, not 5" in (
+        result.stderr
+    )
+    (tmp_path / "m.partial" / checkpoint.FILE).write_bytes(b"PK\x03\x04 half a file")
+    result = cli(*args)
+    assert result.exit_code == 0 and "not a readable checkpoint" in result.stderr.splitlines()[0]
+    assert not (tmp_path / "m.partial").exists()
+    result = cli(*args, "--resume")
     assert result.exit_code == 2 and "m.partial: no checkpoint to resume from" in result.stderr
     result = cli("train", NABIYA, "--model", "ngram", "-o", "n", "--resume")
     assert result.exit_code == 2 and "trained in one pass: nothing to resume" in result.stderr

@@ -148,35 +148,6 @@ def test_a_small_collection_is_read_again_until_an_epoch_has_its_steps(slice_son
     assert len(fills) == len(once)
 
 
-TWO_REPLICAS = """
-import sys, numpy as np
-from melodygen import corpus, kinds, training
-training.setup_tensorflow(single_thread=False, cpu_devices=2)  # the host's CPU as 2 devices
-songs = corpus.read([sys.argv[1]]).songs[:8]
-kind, weights = kinds.get(sys.argv[2]), {}
-for devices in (1, 2):
-    spec = kind.spec.replace(units=16, embedding=8, dropout=0.0, epochs=1, layers=2,
-                             transpose=(0, 0), batch=4, devices=devices, steps=1)
-    weights[devices] = training.train(kind, spec, songs, seed=3).model.weights
-print(max(float(np.abs(a - b).max()) for a, b in zip(weights[1], weights[2])))
-print(max(float(np.abs(a).max()) for a in weights[1]))
-"""
-
-
-def test_two_replicas_give_the_weights_of_one(essen_slice):
-    """tf.distribute's MirroredStrategy over the CPU split in two: each replica trains on half
-    of each batch, and the weights after an epoch are one replica's, to float tolerance; shown
-    for the song-transformer, whose trainer (song_rnn.SongTrainer: the split, the gathered
-    states) the song-rnn shares, which the two-worker test trains distributed."""
-    proc = subprocess.run(
-        [sys.executable, "-c", TWO_REPLICAS, str(essen_slice), "song-transformer"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    difference, largest = map(float, proc.stdout.split())
-    assert difference < 1e-5 and largest > 0.1
-
-
 @pytest.fixture(scope="module")
 def trained_dir(essen_slice, tmp_path_factory) -> Path:
     """A tiny song-rnn trained by `melodygen train` with its defaults otherwise."""
@@ -353,8 +324,10 @@ def _free_port() -> int:
 def test_two_workers_train_as_two_replicas_and_only_the_chief_writes(essen_slice, tmp_path):
     """MultiWorkerMirroredStrategy for real: two `melodygen train` processes on 127.0.0.1, each
     told its place by TF_CONFIG, train one model; the chief (worker 0) writes it, and its weights
-    are those of one process training two replicas (--devices 2) the same steps (which are one
-    replica's: test_two_replicas_give_the_weights_of_one, through the trainer both kinds share)."""
+    are those of one process training two replicas (--devices 2: MirroredStrategy over the CPU
+    split in two) the same steps, which are one replica's: each replica trains on its half of
+    each batch and the gradients are summed (song_rnn.SongTrainer, which the song-transformer
+    shares)."""
     args = [sys.executable, "-m", "melodygen", "train", str(essen_slice), "--model", "song-rnn",
             "--units", "16", "--embedding", "8", "--epochs", "2", "--transpose", "0", "--steps",
             "1", "--dropout", "0", "--batch", "16", "-o", "m"]  # fmt: skip
@@ -364,6 +337,7 @@ def test_two_workers_train_as_two_replicas_and_only_the_chief_writes(essen_slice
         ("chief", [], {"cluster": cluster, "task": {"type": "worker", "index": 0}}),
         ("worker", [], {"cluster": cluster, "task": {"type": "worker", "index": 1}}),
         ("two", ["--devices", "2"], None),
+        ("one", [], None),
     ):
         (tmp_path / name).mkdir()
         env = {**os.environ, "MELODYGEN_STATE": str(tmp_path / name / "state")}
@@ -381,9 +355,10 @@ def test_two_workers_train_as_two_replicas_and_only_the_chief_writes(essen_slice
         assert proc.returncode == 0, (name, said[name][1][-2000:])
     assert "its chief writes the model" in said["worker"][0]
     assert not any((tmp_path / "worker").iterdir())  # nothing: no model, checkpoint or state
-    chief, two = (saved_weights(tmp_path / name / "m") for name in ("chief", "two"))
-    assert max(float(np.abs(a - b).max()) for a, b in zip(chief, two, strict=True)) < 1e-5
-    assert max(float(np.abs(w).max()) for w in two) > 0.1  # trained weights, not zeros
+    chief, two, one = (saved_weights(tmp_path / name / "m") for name in ("chief", "two", "one"))
+    for a, b in ((chief, two), (two, one)):
+        assert max(float(np.abs(x - y).max()) for x, y in zip(a, b, strict=True)) < 1e-5
+    assert max(float(np.abs(w).max()) for w in one) > 0.1  # trained weights, not zeros
     assert sorted(p.name for p in (tmp_path / "chief" / "m").iterdir()) == sorted(
         p.name for p in (tmp_path / "two" / "m").iterdir()
     )
