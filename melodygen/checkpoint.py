@@ -66,8 +66,8 @@ class Checkpoint:
 
     def epochs_done(self) -> int | None:
         """The epochs the checkpoint there holds; None if there is none."""
-        saved = self._read(arrays=False)
-        return None if saved is None else len(saved[0]["loop"]["history"]["loss"])
+        found = self.found()
+        return None if found is None else found[0]
 
     def found(self) -> tuple[int, str | None] | None:
         """The checkpoint there: its epochs, and the first way it is not of this run (None: it

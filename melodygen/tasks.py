@@ -636,9 +636,8 @@ class Outputs:
 
     def check_named(self) -> None:
         """Files beside the MIDI need its name: BadInput for a flag without ``out``."""
-        asked = {"wav": self.wav, "png": self.png, "txt": self.txt, "musicxml": self.musicxml,
-                 "abc": self.abc, "score": self.score}  # fmt: skip
-        if self.out is None and (flag := next((f for f, on in asked.items() if on), None)):
+        asked = (flag for flag in FLAG_OF.values() if getattr(self, flag))
+        if self.out is None and (flag := next(asked, None)):
             raise BadInput("writes beside the MIDI file: name it with -o (or --html)", flag)
 
     def paths(self, number: int, count: int) -> list[Path]:
@@ -651,15 +650,16 @@ class Outputs:
             midi_path = self.out.with_name(self.out.name[: -len(named)] + ".mid")
         if count > 1:
             midi_path = midi_path.with_stem(f"{midi_path.stem}-{number:0{len(str(count))}d}")
-        asked = {".wav": self.wav, ".png": self.png, ".txt": self.txt,
-                 ".musicxml": self.musicxml, ".abc": self.abc, ".svg": self.score,
-                 ".score.png": self.score}  # fmt: skip
-        extra = [s for s in (".png", *WRITTEN_TOO) if asked.get(s) or named == s]
+        extra = [s for s in (".png", *WRITTEN_TOO)
+                 if named == s or (s in FLAG_OF and getattr(self, FLAG_OF[s]))]  # fmt: skip
         given = self.out.name[len(self.out.name) - len(named) :]  # as written: tune.ABC
         return [midi_path] + [midi_path.with_suffix(given if s == named else s) for s in extra]
 
 
 WRITTEN_TOO = (".wav", ".txt", *score.SUFFIXES)  # an output named so: its MIDI beside it
+# a format beside the MIDI: the flag (Outputs' field) that asks for it
+FLAG_OF = {".wav": "wav", ".png": "png", ".txt": "txt", ".musicxml": "musicxml", ".abc": "abc",
+           ".svg": "score", ".score.png": "score"}  # fmt: skip
 
 
 def read_seed(text: str = "", path: Path | None = None) -> list[Note]:
