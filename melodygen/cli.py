@@ -30,7 +30,7 @@ from typer.core import TyperGroup
 from melodygen import __version__, kinds, store, tasks
 from melodygen.audio import AudioUnavailable
 from melodygen.corpus import DEFAULT_VALID, MIN_SPLIT_SONGS
-from melodygen.errors import BadInput, Interrupted, MelodygenError
+from melodygen.errors import BadInput, Interrupted, MelodygenError, interruption
 from melodygen.evaluation import Measures, Rhythm
 from melodygen.generation import CHAPTER_LENGTH, LONGEST, Limits, Sampling
 from melodygen.kinds import KINDS, Kind, Setting, Spec
@@ -134,8 +134,8 @@ class _Group(TyperGroup):
         except Exception as e:
             # A signal that lands while C code (numpy, TensorFlow) calls back into Python
             # surfaces as a SystemError caused by the KeyboardInterrupt
-            if isinstance(e.__cause__, KeyboardInterrupt):
-                raise _stopped(e.__cause__) from None
+            if (stop := interruption(e)) is not None:
+                raise _stopped(stop) from None
             if os.environ.get("MELODYGEN_DEBUG"):
                 raise
             _error(f"unexpected {type(e).__name__}: {e} (set MELODYGEN_DEBUG=1 for a traceback)")

@@ -38,7 +38,7 @@ from melodygen import (
 )
 from melodygen.corpus import Corpus
 from melodygen.encoding import Start, meter_of
-from melodygen.errors import BadInput
+from melodygen.errors import BadInput, interruption
 from melodygen.evaluation import (
     Evaluation,
     Measures,
@@ -393,8 +393,8 @@ def _resume_noted(kept: checkpoint.Checkpoint | None):
     try:
         yield
     except BaseException as e:
-        stop = e if isinstance(e, KeyboardInterrupt) else e.__cause__
-        if isinstance(stop, KeyboardInterrupt) and kept and kept.writes and (n := kept.resumable()):
+        stop = interruption(e)
+        if stop is not None and kept and kept.writes and (n := kept.resumable()):
             stop.add_note(f"{checkpoint.kept(n, kept.directory)}: the same command with "
                           f"--resume continues from epoch {n + 1}")  # fmt: skip
         raise

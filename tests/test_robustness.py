@@ -288,6 +288,25 @@ def test_a_signal_inside_c_code_is_still_an_interruption(cli, monkeypatch):
     assert result.stderr.strip() == "error: interrupted; nothing was written"
 
 
+def test_a_signal_deeper_inside_c_code_is_still_an_interruption(cli, monkeypatch):
+    """C code calling Python calling C code: the SystemError's cause is another SystemError
+    (or the interrupt is only its context), as a CI run met it during a checkpoint's save."""
+
+    def interrupted_deeper(*args, **kwargs):
+        try:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as stop:
+                raise SystemError("inner: returned a result with an exception set") from stop
+        except SystemError:
+            raise SystemError("outer: returned a result with an exception set")  # noqa: B904
+
+    monkeypatch.setattr("melodygen.tasks.render", interrupted_deeper)
+    result = cli("render", NABIYA, "-o", "x.mid")
+    assert result.exit_code == 130
+    assert result.stderr.strip() == "error: interrupted; nothing was written"
+
+
 # Fuzzing: whatever text or bytes come in, the outcome is a result or a MelodygenError.
 
 fuzz = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
